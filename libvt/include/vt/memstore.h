@@ -1,0 +1,35 @@
+// An in-memory BlockStore for tests and throwaway servers.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <shared_mutex>
+#include <unordered_map>
+
+#include "vt/store.h"
+
+namespace vt {
+
+class MemStore : public BlockStore {
+ public:
+  Bytes get(const Score& score, WireType type) override;
+  Score put(WireType type, std::span<const std::uint8_t> data) override;
+  bool has(const Score& score, WireType type) override;
+  void sync() override {}
+
+  std::size_t block_count() const;
+
+ private:
+  struct Key {
+    Score score;
+    WireType type;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const noexcept { return ScoreHash{}(k.score) ^ k.type.value; }
+  };
+  mutable std::shared_mutex mu_;
+  std::unordered_map<Key, Bytes, KeyHash> blocks_;
+};
+
+}  // namespace vt

@@ -1,0 +1,38 @@
+// BlockStore: where blocks live. The network client, the in-memory store and
+// vtd's durable store all implement it, so the cache and the tools run
+// unchanged over a remote server or an in-process store.
+#pragma once
+
+#include <cstdint>
+#include <future>
+#include <span>
+#include <vector>
+
+#include "vt/score.h"
+#include "vt/types.h"
+
+namespace vt {
+
+class BlockStore {
+ public:
+  virtual ~BlockStore() = default;
+
+  // The block's stored bytes. Throws Error(NotFound) when absent. The zero
+  // score reads as an empty block of any type without touching storage.
+  virtual Bytes get(const Score& score, WireType type) = 0;
+  // Stores `data` exactly as given and returns its score.
+  virtual Score put(WireType type, std::span<const std::uint8_t> data) = 0;
+  virtual bool has(const Score& score, WireType type) = 0;
+  // Returns once every earlier put is on stable storage.
+  virtual void sync() = 0;
+
+  // Pipelined forms, for callers with many blocks in flight. The defaults
+  // work synchronously; the network client overlaps round trips.
+  virtual std::future<Bytes> get_async(const Score& score, WireType type);
+  // Starts storing `data`, whose score the caller computed; a failure is
+  // thrown by the next wait_puts() (or sync()).
+  virtual void put_async(WireType type, Bytes data, const Score& score);
+  virtual void wait_puts();
+};
+
+}  // namespace vt

@@ -1,0 +1,287 @@
+#include "vt/client.h"
+
+#include <array>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "conn.h"
+#include "vt/error.h"
+#include "vt/zero.h"
+
+namespace vt {
+
+struct Client::Impl {
+  std::string address;
+  ClientOptions options;
+  detail::Conn conn;
+  std::mutex write_mu;  // one message on the wire at a time
+
+  std::mutex mu;
+  std::condition_variable tag_free;
+  std::vector<std::uint8_t> free_tags;
+  std::array<Done, 256> waiting;
+  bool dead = false;
+  std::string dead_why;
+
+  std::condition_variable puts_done;
+  std::size_t puts_in_flight = 0;
+  std::exception_ptr put_error;
+
+  std::thread reader;
+
+  Impl(std::string addr, ClientOptions opts, detail::Conn c) : address(std::move(addr)), options(std::move(opts)), conn(std::move(c)) {
+    for (int t = 255; t >= 0; t--) free_tags.push_back(static_cast<std::uint8_t>(t));
+  }
+
+  Error closed_error() const { return Error(Errc::Closed, "venti server " + address + ": " + dead_why); }
+
+  void read_loop() {
+    try {
+      for (;;) {
+        Message reply = conn.read_message();
+        Done done;
+        {
+          std::lock_guard lock(mu);
+          done = std::move(waiting[reply.tag]);
+          waiting[reply.tag] = nullptr;
+          if (!done) throw Error(Errc::Protocol, "reply with unknown tag " + std::to_string(reply.tag));
+          free_tags.push_back(reply.tag);
+        }
+        tag_free.notify_one();
+        done(&reply, nullptr);
+      }
+    } catch (const std::exception& e) {
+      fail_all(e.what());
+    }
+  }
+
+  // The connection is unusable: every waiting request fails.
+  void fail_all(const std::string& why) {
+    std::array<Done, 256> orphans;
+    {
+      std::lock_guard lock(mu);
+      if (!dead) {
+        dead = true;
+        dead_why = why;
+      }
+      orphans = std::move(waiting);
+      waiting = {};
+    }
+    conn.shutdown();
+    tag_free.notify_all();
+    auto err = std::make_exception_ptr(closed_error());
+    for (auto& d : orphans)
+      if (d) d(nullptr, err);
+  }
+
+  // Packs first so a message that cannot be sent costs no tag.
+  void send(const Message& m, Done done) {
+    auto bytes = m.pack();
+    {
+      std::unique_lock lock(mu);
+      tag_free.wait(lock, [&] { return dead || !free_tags.empty(); });
+      if (dead) throw closed_error();
+      bytes[3] = free_tags.back();  // size[2] type[1] tag[1]
+      free_tags.pop_back();
+      waiting[bytes[3]] = std::move(done);
+    }
+    try {
+      std::lock_guard lock(write_mu);
+      conn.write_all(bytes);
+    } catch (const std::exception& e) {
+      fail_all(e.what());
+    }
+  }
+
+  void put_finished(std::exception_ptr err) {
+    {
+      std::lock_guard lock(mu);
+      if (err && !put_error) put_error = err;
+      puts_in_flight--;
+    }
+    puts_done.notify_all();
+  }
+};
+
+namespace {
+
+void handshake(detail::Conn& conn, const ClientOptions& options, const std::string& address) {
+  conn.write_all(version_line());
+  std::string version = negotiate_version(conn.read_line());
+  Message hello;
+  hello.type = MsgType::Thello;
+  hello.tag = 0;
+  hello.version = version;
+  hello.uid = options.uid;
+  conn.write_all(hello.pack());
+  Message reply = conn.read_message();
+  if (reply.type == MsgType::Rerror) throw Error(Errc::Protocol, "venti server " + address + " refused hello: " + reply.error);
+  if (reply.type != MsgType::Rhello || reply.tag != 0)
+    throw Error(Errc::Protocol, "venti server " + address + " answered hello with " + to_string(reply.type));
+}
+
+// An Rerror carries text only; `code` says what it means for this request.
+Error reply_error(const Message& reply, MsgType want, const std::string& address, Errc code = Errc::Io) {
+  if (reply.type == MsgType::Rerror) return Error(code, "venti server " + address + ": " + reply.error);
+  return Error(Errc::Protocol, "venti server " + address + " answered with " + to_string(reply.type) + ", want " + to_string(want));
+}
+
+}  // namespace
+
+Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+std::unique_ptr<Client> Client::connect(const std::string& address, ClientOptions options) {
+  Address addr = parse_address(address);
+  detail::Conn conn = detail::Conn::dial(addr);
+  handshake(conn, options, addr.str());
+  auto impl = std::make_unique<Impl>(addr.str(), std::move(options), std::move(conn));
+  auto* raw = impl.get();
+  impl->reader = std::thread([raw] { raw->read_loop(); });
+  return std::unique_ptr<Client>(new Client(std::move(impl)));
+}
+
+Client::~Client() {
+  try {
+    wait_puts();
+  } catch (...) {
+  }
+  {
+    std::lock_guard lock(impl_->mu);
+    if (!impl_->dead) {
+      Message bye;
+      bye.type = MsgType::Tgoodbye;
+      try {
+        std::lock_guard wlock(impl_->write_mu);
+        impl_->conn.write_all(bye.pack());
+      } catch (...) {
+      }
+    }
+  }
+  impl_->conn.shutdown();
+  impl_->reader.join();
+}
+
+const std::string& Client::address() const { return impl_->address; }
+
+void Client::call_async(Message request, Done done) { impl_->send(request, std::move(done)); }
+
+Message Client::call(Message request) {
+  std::promise<Message> p;
+  auto f = p.get_future();
+  call_async(std::move(request), [&p](Message* reply, std::exception_ptr err) {
+    if (err)
+      p.set_exception(err);
+    else
+      p.set_value(std::move(*reply));
+  });
+  return f.get();
+}
+
+namespace {
+
+Message read_request(const Score& score, WireType type, std::size_t max) {
+  Message m;
+  m.type = MsgType::Tread;
+  m.score = score;
+  m.wire_type = type;
+  m.count = static_cast<std::uint16_t>(std::min<std::size_t>(max, kMaxMessageSize - 4));
+  return m;
+}
+
+Bytes checked_block(Message& reply, const Score& score, std::size_t max, const std::string& address) {
+  if (reply.type != MsgType::Rread) throw reply_error(reply, MsgType::Rread, address, Errc::NotFound);
+  if (reply.data.size() > max)
+    throw Error(Errc::Corrupt, "venti server " + address + " sent " + std::to_string(reply.data.size()) + " bytes for " + score.hex() + ", more than asked");
+  if (Score::of(reply.data) != score) throw Error(Errc::Corrupt, "venti server " + address + " sent wrong data for " + score.hex());
+  return std::move(reply.data);
+}
+
+}  // namespace
+
+Bytes Client::get(const Score& score, WireType type) { return get_async(score, type).get(); }
+
+std::future<Bytes> Client::get_async(const Score& score, WireType type) {
+  auto p = std::make_shared<std::promise<Bytes>>();
+  auto f = p->get_future();
+  if (score.is_zero()) {
+    p->set_value({});
+    return f;
+  }
+  std::size_t max = impl_->options.max_block;
+  const std::string& address = impl_->address;
+  call_async(read_request(score, type, max), [p, score, max, &address](Message* reply, std::exception_ptr err) {
+    try {
+      if (err) std::rethrow_exception(err);
+      p->set_value(checked_block(*reply, score, max, address));
+    } catch (...) {
+      p->set_exception(std::current_exception());
+    }
+  });
+  return f;
+}
+
+bool Client::has(const Score& score, WireType type) {
+  if (score.is_zero()) return true;
+  Message reply = call(read_request(score, type, impl_->options.max_block));
+  if (reply.type == MsgType::Rerror) return false;
+  checked_block(reply, score, impl_->options.max_block, impl_->address);
+  return true;
+}
+
+Score Client::put(WireType type, std::span<const std::uint8_t> data) {
+  Score s = Score::of(data);
+  put_async(type, Bytes(data.begin(), data.end()), s);
+  wait_puts();
+  return s;
+}
+
+void Client::put_async(WireType type, Bytes data, const Score& score) {
+  if (data.size() > impl_->options.max_block)
+    throw Error(Errc::TooBig, "block of " + std::to_string(data.size()) + " bytes exceeds the " + std::to_string(impl_->options.max_block) + "-byte maximum");
+  Message m;
+  m.type = MsgType::Twrite;
+  m.wire_type = type;
+  m.data = std::move(data);
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->puts_in_flight++;
+  }
+  Impl* impl = impl_.get();
+  try {
+    call_async(std::move(m), [impl, score](Message* reply, std::exception_ptr err) {
+      if (!err && reply->type != MsgType::Rwrite) err = std::make_exception_ptr(reply_error(*reply, MsgType::Rwrite, impl->address));
+      if (!err && reply->score != score)
+        err = std::make_exception_ptr(Error(Errc::Corrupt, "venti server " + impl->address + " computed score " + reply->score.hex() + ", want " + score.hex()));
+      impl->put_finished(err);
+    });
+  } catch (...) {
+    impl->put_finished(nullptr);
+    throw;
+  }
+}
+
+void Client::wait_puts() {
+  std::unique_lock lock(impl_->mu);
+  impl_->puts_done.wait(lock, [&] { return impl_->puts_in_flight == 0; });
+  if (auto err = std::exchange(impl_->put_error, nullptr)) std::rethrow_exception(err);
+}
+
+void Client::sync() {
+  wait_puts();
+  Message m;
+  m.type = MsgType::Tsync;
+  Message reply = call(std::move(m));
+  if (reply.type != MsgType::Rsync) throw reply_error(reply, MsgType::Rsync, impl_->address);
+}
+
+void Client::ping() {
+  Message m;
+  m.type = MsgType::Tping;
+  Message reply = call(std::move(m));
+  if (reply.type != MsgType::Rping) throw reply_error(reply, MsgType::Rping, impl_->address);
+}
+
+}  // namespace vt

@@ -1,0 +1,158 @@
+#include "conn.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "bytes.h"
+#include "vt/error.h"
+
+namespace vt::detail {
+
+Fd& Fd::operator=(Fd&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(o.fd_, -1);
+  }
+  return *this;
+}
+
+Fd::~Fd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+namespace {
+
+struct AddrInfo {
+  addrinfo* list = nullptr;
+  ~AddrInfo() {
+    if (list) freeaddrinfo(list);
+  }
+};
+
+void resolve(const Address& a, bool passive, AddrInfo& out) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  if (passive) hints.ai_flags = AI_PASSIVE;
+  std::string port = std::to_string(a.port);
+  int rc = getaddrinfo(a.host.c_str(), port.c_str(), &hints, &out.list);
+  if (rc != 0) throw Error(Errc::Io, "cannot resolve " + a.str() + ": " + gai_strerror(rc));
+}
+
+}  // namespace
+
+Conn Conn::dial(const Address& address) {
+  AddrInfo ai;
+  resolve(address, false, ai);
+  int err = 0;
+  for (auto* p = ai.list; p; p = p->ai_next) {
+    Fd fd(::socket(p->ai_family, p->ai_socktype | SOCK_CLOEXEC, p->ai_protocol));
+    if (!fd) {
+      err = errno;
+      continue;
+    }
+    if (::connect(fd.get(), p->ai_addr, p->ai_addrlen) == 0) {
+      int one = 1;
+      setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      return Conn(std::move(fd));
+    }
+    err = errno;
+  }
+  throw Error(Errc::Io, "cannot connect to venti server " + address.str() + ": " + std::strerror(err));
+}
+
+bool Conn::fill() {
+  if (head_ > 0 && head_ == tail_) head_ = tail_ = 0;
+  if (tail_ == buf_.size()) {  // compact
+    std::memmove(buf_.data(), buf_.data() + head_, tail_ - head_);
+    tail_ -= head_;
+    head_ = 0;
+  }
+  for (;;) {
+    ssize_t n = ::read(fd_.get(), buf_.data() + tail_, buf_.size() - tail_);
+    if (n > 0) {
+      tail_ += static_cast<std::size_t>(n);
+      return true;
+    }
+    if (n == 0) return false;
+    if (errno == EINTR) continue;
+    throw_errno("read from venti connection");
+  }
+}
+
+std::string Conn::read_line() {
+  std::string line;
+  for (;;) {
+    if (head_ == tail_ && !fill()) throw Error(Errc::Closed, "connection closed during version exchange");
+    std::uint8_t c = buf_[head_++];
+    if (c == '\n') return line;
+    if (c < ' ' || c > 0x7e) throw Error(Errc::Protocol, "version line has a non-printable byte");
+    if (line.size() >= kMaxStringSize) throw Error(Errc::Protocol, "version line longer than 1024 bytes");
+    line.push_back(static_cast<char>(c));
+  }
+}
+
+Message Conn::read_message() {
+  while (tail_ - head_ < 2) {
+    if (!fill()) {
+      if (tail_ == head_) throw Error(Errc::Closed, "connection closed");
+      throw Error(Errc::Closed, "connection closed inside a message");
+    }
+  }
+  std::size_t size = get_be(buf_.data() + head_, 2);
+  while (tail_ - head_ < 2 + size) {
+    if (!fill()) throw Error(Errc::Closed, "connection closed inside a message");
+  }
+  auto body = std::span<const std::uint8_t>(buf_.data() + head_ + 2, size);
+  head_ += 2 + size;
+  return Message::unpack(body);
+}
+
+void Conn::write_all(std::span<const std::uint8_t> data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("write to venti connection");
+    }
+    data = data.subspan(static_cast<std::size_t>(n));
+  }
+}
+
+void Conn::shutdown() { ::shutdown(fd_.get(), SHUT_RDWR); }
+
+Fd listen_on(const Address& address) {
+  AddrInfo ai;
+  resolve(address, true, ai);
+  int err = 0;
+  for (auto* p = ai.list; p; p = p->ai_next) {
+    Fd fd(::socket(p->ai_family, p->ai_socktype | SOCK_CLOEXEC, p->ai_protocol));
+    if (!fd) {
+      err = errno;
+      continue;
+    }
+    int one = 1;
+    setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd.get(), p->ai_addr, p->ai_addrlen) == 0 && ::listen(fd.get(), 128) == 0) return fd;
+    err = errno;
+  }
+  throw Error(Errc::Io, "cannot listen on " + address.str() + ": " + std::strerror(err));
+}
+
+Address local_address(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) < 0) throw_errno("getsockname");
+  char host[NI_MAXHOST], port[NI_MAXSERV];
+  int rc = getnameinfo(reinterpret_cast<sockaddr*>(&ss), len, host, sizeof host, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV);
+  if (rc != 0) throw Error(Errc::Io, std::string("getnameinfo: ") + gai_strerror(rc));
+  return Address{host, static_cast<std::uint16_t>(std::stoi(port))};
+}
+
+}  // namespace vt::detail

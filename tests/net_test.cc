@@ -1,0 +1,379 @@
+// Client and server over loopback: pipelining, ordering, failures.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include "conn.h"
+#include "vt/client.h"
+#include "vt/error.h"
+#include "vt/memstore.h"
+#include "vt/server.h"
+
+using namespace vt;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Delays each operation a little so that replies finish out of order.
+class SlowStore : public MemStore {
+ public:
+  Bytes get(const Score& s, WireType t) override {
+    nap();
+    return MemStore::get(s, t);
+  }
+  Score put(WireType t, std::span<const std::uint8_t> d) override {
+    nap();
+    return MemStore::put(t, d);
+  }
+  std::atomic<int> syncs{0};
+  void sync() override { syncs++; }
+
+ private:
+  void nap() {
+    thread_local std::minstd_rand rng(std::hash<std::thread::id>{}(std::this_thread::get_id()));
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 300));
+  }
+};
+
+Bytes block_of(int i, std::size_t size = 100) {
+  Bytes b(size);
+  for (std::size_t k = 0; k < size; k++) b[k] = static_cast<std::uint8_t>(i * 31 + k * 7 + (i >> 8));
+  b[0] = static_cast<std::uint8_t>(i);
+  b[1] = static_cast<std::uint8_t>(i >> 8);
+  return b;
+}
+
+}  // namespace
+
+TEST(Net, WriteReadRoundTrip) {
+  MemStore store;
+  Server server(store, "127.0.0.1:0");
+  server.start();
+  auto c = Client::connect(server.address());
+  Bytes data = block_of(1, 5000);
+  Score s = c->put(kWireData, data);
+  EXPECT_EQ(s, Score::of(data));
+  EXPECT_EQ(c->get(s, kWireData), data);
+  EXPECT_TRUE(c->has(s, kWireData));
+  EXPECT_FALSE(c->has(s, kWireDir));  // the type is part of the name
+  try {
+    c->get(s, kWireDir);
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::NotFound);
+  }
+  EXPECT_EQ(c->get(Score::zero(), kWireData), Bytes{});  // never asks the server
+  c->ping();
+  c->sync();
+}
+
+TEST(Net, PipelinesFromManyThreadsWithRepliesOutOfOrder) {
+  SlowStore store;
+  Server server(store, "127.0.0.1:0", {.workers = 16});
+  server.start();
+  auto c = Client::connect(server.address());
+  constexpr int kThreads = 8, kPerThread = 256;
+
+  // Each thread keeps up to 256 writes in flight, then reads them all back
+  // at once; together they keep every tag busy.
+  std::atomic<int> max_in_flight{0}, in_flight{0}, out_of_order{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; t++) {
+    threads.emplace_back([&, t] {
+      std::vector<Score> scores;
+      for (int i = 0; i < kPerThread; i++) {
+        Bytes b = block_of(t * 1000 + i);
+        Score s = Score::of(b);
+        scores.push_back(s);
+        c->put_async(kWireData, std::move(b), s);
+      }
+      c->wait_puts();
+      std::vector<std::future<Bytes>> reads;
+      for (auto& s : scores) {
+        int now = ++in_flight;
+        int prev = max_in_flight.load();
+        while (now > prev && !max_in_flight.compare_exchange_weak(prev, now)) {
+        }
+        reads.push_back(c->get_async(s, kWireData));
+      }
+      for (int i = 0; i < kPerThread; i++) {
+        EXPECT_EQ(reads[i].get(), block_of(t * 1000 + i));
+        in_flight--;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(store.block_count(), std::size_t(kThreads * kPerThread));
+  EXPECT_GE(max_in_flight.load(), 256);
+
+  // Replies come back in completion order, not request order.
+  std::mutex mu;
+  std::vector<int> order;
+  std::vector<std::future<void>> done;
+  for (int i = 0; i < 256; i++) {
+    auto p = std::make_shared<std::promise<void>>();
+    done.push_back(p->get_future());
+    Message m;
+    m.type = MsgType::Tread;
+    m.score = Score::of(block_of(i));
+    m.wire_type = kWireData;
+    m.count = 1000;
+    c->call_async(m, [&, i, p](Message* reply, std::exception_ptr err) {
+      EXPECT_FALSE(err);
+      if (reply) {
+        EXPECT_EQ(reply->type, MsgType::Rread);
+      }
+      std::lock_guard lock(mu);
+      order.push_back(i);
+      p->set_value();
+    });
+  }
+  for (auto& f : done) f.get();
+  EXPECT_FALSE(std::is_sorted(order.begin(), order.end()));
+}
+
+TEST(Net, SyncWaitsForEarlierWrites) {
+  SlowStore store;
+  Server server(store, "127.0.0.1:0");
+  server.start();
+  auto c = Client::connect(server.address());
+  for (int i = 0; i < 100; i++) {
+    Bytes b = block_of(i);
+    Score s = Score::of(b);
+    c->put_async(kWireData, std::move(b), s);
+  }
+  c->sync();
+  EXPECT_EQ(store.block_count(), 100u);
+  EXPECT_EQ(store.syncs.load(), 1);
+}
+
+TEST(Net, ServerEnforcesLimitsAndReadOnly) {
+  MemStore store;
+  Server ro(store, "127.0.0.1:0", {.read_only = true});
+  ro.start();
+  auto c = Client::connect(ro.address());
+  try {
+    c->put(kWireData, block_of(1));
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("read-only"), std::string::npos);
+  }
+  Server small(store, "127.0.0.1:0", {.max_block = 1000});
+  small.start();
+  auto c2 = Client::connect(small.address());
+  EXPECT_THROW(c2->put(kWireData, block_of(1, 1001)), Error);
+  EXPECT_NO_THROW(c2->put(kWireData, block_of(1, 1000)));
+  // A client asking for fewer bytes than the block holds gets an error.
+  auto c3 = Client::connect(small.address(), {.max_block = 500});
+  EXPECT_THROW(c3->get(Score::of(block_of(1, 1000)), kWireData), Error);
+}
+
+TEST(Net, ClientRejectsWrongData) {
+  // A server that answers every read with the wrong bytes.
+  class LyingStore : public MemStore {
+    Bytes get(const Score&, WireType) override { return {1, 2, 3}; }
+  } store;
+  Server server(store, "127.0.0.1:0");
+  server.start();
+  auto c = Client::connect(server.address());
+  try {
+    c->get(Score::of(block_of(9)), kWireData);
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::Corrupt);
+  }
+}
+
+TEST(Net, RefusedConnectionIsAClearError) {
+  detail::Fd l = detail::listen_on(parse_address("127.0.0.1:0"));
+  std::string addr = detail::local_address(l.get()).str();
+  l = detail::Fd();  // nothing listens there now
+  try {
+    Client::connect(addr);
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::Io);
+    EXPECT_NE(std::string(e.what()).find("refused"), std::string::npos) << e.what();
+  }
+}
+
+namespace {
+
+// A scripted peer: accepts one connection and runs `script` on it.
+class FakeServer {
+ public:
+  explicit FakeServer(std::function<void(detail::Conn&)> script)
+      : listener_(detail::listen_on(parse_address("127.0.0.1:0"))), address_(detail::local_address(listener_.get()).str()) {
+    thread_ = std::thread([this, script] {
+      int fd = ::accept(listener_.get(), nullptr, nullptr);
+      if (fd < 0) return;
+      detail::Conn c{detail::Fd(fd)};
+      try {
+        script(c);
+      } catch (const Error&) {
+      }
+    });
+  }
+  ~FakeServer() { thread_.join(); }
+  const std::string& address() const { return address_; }
+
+ private:
+  detail::Fd listener_;
+  std::string address_;
+  std::thread thread_;
+};
+
+void fake_hello(detail::Conn& c) {
+  c.write_all(version_line("fake"));
+  c.read_line();
+  Message hello = c.read_message();
+  Message r;
+  r.type = MsgType::Rhello;
+  r.tag = hello.tag;
+  c.write_all(r.pack());
+}
+
+}  // namespace
+
+TEST(Net, VersionMismatchIsAClearError) {
+  FakeServer fake([](detail::Conn& c) {
+    c.write_all(std::string_view("venti-04-future\n"));
+    c.read_line();
+  });
+  try {
+    Client::connect(fake.address());
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::Protocol);
+    EXPECT_NE(std::string(e.what()).find("version"), std::string::npos);
+  }
+}
+
+TEST(Net, HangUpFailsEveryWaitingRequest) {
+  std::atomic<int> seen{0};
+  FakeServer fake([&](detail::Conn& c) {
+    fake_hello(c);
+    for (int i = 0; i < 10; i++) {
+      c.read_message();
+      seen++;
+    }
+    // Hang up with ten requests unanswered.
+  });
+  auto client = Client::connect(fake.address());
+  std::vector<std::future<Bytes>> reads;
+  for (int i = 0; i < 10; i++) reads.push_back(client->get_async(Score::of(block_of(i)), kWireData));
+  for (auto& f : reads) {
+    try {
+      f.get();
+      ADD_FAILURE();
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), Errc::Closed);
+    }
+  }
+  EXPECT_EQ(seen.load(), 10);
+  // Later requests fail at once instead of hanging.
+  EXPECT_THROW(client->ping(), Error);
+  EXPECT_THROW(client->put(kWireData, block_of(1)), Error);
+}
+
+TEST(Net, ServerSurvivesGarbage) {
+  MemStore store;
+  Server server(store, "127.0.0.1:0");
+  server.start();
+  Address addr = parse_address(server.address());
+
+  auto expect_hangup = [](detail::Conn& c) {
+    for (;;) {
+      try {
+        Message m = c.read_message();
+        if (m.type == MsgType::Rerror) continue;
+      } catch (const Error& e) {
+        EXPECT_TRUE(e.code() == Errc::Closed || e.code() == Errc::Io) << e.what();
+        return;
+      }
+    }
+  };
+  {  // not a version line
+    auto c = detail::Conn::dial(addr);
+    c.write_all(std::string_view("GET / HTTP/1.0\r\n\r\n"));
+    c.read_line();
+    expect_hangup(c);
+  }
+  {  // binary noise instead of a version line
+    auto c = detail::Conn::dial(addr);
+    Bytes noise(5000);
+    std::minstd_rand rng(1);
+    for (auto& b : noise) b = static_cast<std::uint8_t>(rng());
+    c.write_all(noise);
+    c.read_line();
+    expect_hangup(c);
+  }
+  {  // a version line longer than 1024 bytes
+    auto c = detail::Conn::dial(addr);
+    c.write_all(std::string(3000, 'v'));
+    c.read_line();
+    expect_hangup(c);
+  }
+  {  // a request before hello
+    auto c = detail::Conn::dial(addr);
+    c.write_all(version_line());
+    c.read_line();
+    Message ping;
+    ping.type = MsgType::Tping;
+    c.write_all(ping.pack());
+    Message r = c.read_message();
+    EXPECT_EQ(r.type, MsgType::Rerror);
+    expect_hangup(c);
+  }
+  {  // a malformed message after hello
+    auto c = detail::Conn::dial(addr);
+    c.write_all(version_line());
+    c.read_line();
+    Message hello;
+    hello.type = MsgType::Thello;
+    hello.version = "02";
+    c.write_all(hello.pack());
+    EXPECT_EQ(c.read_message().type, MsgType::Rhello);
+    const std::uint8_t bad[] = {0, 5, 12, 0, 1, 2, 3};  // Tread with a 3-byte score
+    c.write_all(bad);
+    expect_hangup(c);
+  }
+  {  // a message that stops halfway, then the connection closes
+    auto c = detail::Conn::dial(addr);
+    c.write_all(version_line());
+    c.read_line();
+    const std::uint8_t half[] = {0, 200, 14, 0, 13};
+    c.write_all(half);
+  }
+  // The server still serves well-behaved clients.
+  auto client = Client::connect(server.address());
+  Score s = client->put(kWireData, block_of(42));
+  EXPECT_EQ(client->get(s, kWireData), block_of(42));
+}
+
+TEST(Net, StopHangsUpOpenConnections) {
+  MemStore store;
+  auto server = std::make_unique<Server>(store, "127.0.0.1:0");
+  server->start();
+  auto c = Client::connect(server->address());
+  c->ping();
+  server->stop();
+  EXPECT_THROW(c->ping(), Error);
+}
+
+TEST(Address, Forms) {
+  EXPECT_EQ(parse_address("example.org:1234").str(), "example.org:1234");
+  EXPECT_EQ(parse_address("tcp!example.org!1234").str(), "example.org:1234");
+  EXPECT_EQ(parse_address("tcp!example.org!venti").str(), "example.org:17034");
+  EXPECT_EQ(parse_address("example.org").str(), "example.org:17034");
+  EXPECT_EQ(parse_address("[::1]:99").str(), "[::1]:99");
+  for (const char* bad : {"host:99999", "host:x", "udp!h!1", ":5", "[::1"}) EXPECT_THROW(parse_address(bad), Error) << bad;
+  ::setenv("venti", "tcp!10.1.2.3!555", 1);
+  EXPECT_EQ(parse_address("").str(), "10.1.2.3:555");
+  ::unsetenv("venti");
+  EXPECT_EQ(parse_address("").str(), "127.0.0.1:17034");
+}
