@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
-  libssl-dev libfmt-dev libgtest-dev
+  libssl-dev libfmt-dev libgtest-dev liblmdb-dev zlib1g-dev
   libfuse3-dev fuse3
 )
 missing=()

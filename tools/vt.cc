@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "vt/client.h"
 #include "vt/error.h"
+#include "vt/status.h"
 #include "vt/zero.h"
 
 namespace vt {
@@ -21,7 +22,8 @@ const std::string kUsage =
     "  write [-z] [-t type]    store stdin as one block, print its score\n"
     "  read [-t type] score    print a block's bytes on stdout\n"
     "  ping                    check that the server answers\n"
-    "  sync                    wait until the server's writes are durable\n";
+    "  sync                    wait until the server's writes are durable\n"
+    "  stats address           print a vtd status page (vtd -s address)\n";
 
 struct Args {
   std::string address;
@@ -118,6 +120,12 @@ int cmd_sync(const Args& a) {
   return 0;
 }
 
+int cmd_stats(const Args& a) {
+  if (a.words.size() != 1) throw cli::UsageError("stats wants the status address vtd -s was given");
+  fmt::print("{}", fetch_status(a.words[0]));
+  return 0;
+}
+
 struct Command {
   const char* options;
   std::function<int(const Args&)> run;
@@ -136,6 +144,7 @@ int main(int argc, char** argv) {
       {"read", {"t:", cmd_read}},
       {"ping", {"", cmd_ping}},
       {"sync", {"", cmd_sync}},
+      {"stats", {"", cmd_stats}},
   };
   std::string name = argv[optind];
   auto it = commands.find(name);

@@ -128,7 +128,7 @@ struct Server::Impl {
 
   void run(Session& s) {
     log("connection from " + s.peer);
-    std::string why = "closed";
+    std::string why = "goodbye";
     try {
       handshake(s);
       while (serve_one(s)) {

@@ -1,0 +1,81 @@
+// LogStore: vtd's durable block store. Blocks are appended to checksummed
+// log segments; an LMDB index maps (score, type) to a log location.
+//
+//   DIR/LOCK               held (flock) by the one process using the store
+//   DIR/log/NNNNNNNN.log   segments of records:
+//                            magic u32, type u8, 0 u8, 0 u16, length u32,
+//                            score[20], crc32 u32 (of the 32 bytes before it
+//                            and the data), data[length]
+//   DIR/index/             LMDB: (score, type) -> (segment, offset, length),
+//                          and how far the log has been indexed
+//
+// Durability: sync() fdatasyncs the log before committing the index entries
+// that point into it. On open, records past the indexed point are checked
+// and indexed; a torn record at the end of the log is cut off.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vt/message.h"
+#include "vt/store.h"
+
+namespace vt {
+
+struct LogStoreOptions {
+  std::size_t max_block = kDefaultMaxBlockSize;
+  std::uint64_t segment_size = std::uint64_t{1} << 30;
+  // Told about recovery and other events worth a line in a log.
+  std::function<void(const std::string&)> log;
+};
+
+struct LogStoreStats {
+  std::uint64_t blocks = 0;         // distinct blocks stored
+  std::uint64_t log_bytes = 0;      // bytes in the log, headers included
+  std::uint64_t bytes_written = 0;  // block bytes appended since open
+  std::uint64_t writes = 0;         // puts since open
+  std::uint64_t dedup_hits = 0;     // puts of blocks already stored
+  std::uint64_t reads = 0;
+  std::uint64_t read_bytes = 0;
+  std::uint64_t errors = 0;         // failed gets and puts (absent blocks excluded)
+  std::uint64_t syncs = 0;
+};
+
+struct CheckReport {
+  std::uint64_t records = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t index_entries = 0;
+  std::vector<std::string> problems;  // empty when the store is sound
+};
+
+class LogStore final : public BlockStore {
+ public:
+  // Creates the directory on first use. Throws Error(Io) when another
+  // process holds the store, Error(Corrupt) when the index is unreadable.
+  static std::unique_ptr<LogStore> open(const std::filesystem::path& dir, LogStoreOptions options = {});
+  ~LogStore() override;  // syncs
+
+  Bytes get(const Score& score, WireType type) override;
+  Score put(WireType type, std::span<const std::uint8_t> data) override;
+  bool has(const Score& score, WireType type) override;
+  void sync() override;
+
+  LogStoreStats stats() const;
+
+  // Offline tools; they take the store's lock like open() does.
+  // Verifies every record's checksum and hash and every index entry.
+  static CheckReport check(const std::filesystem::path& dir);
+  // Rebuilds the whole index from the log; returns the blocks indexed.
+  static std::uint64_t reindex(const std::filesystem::path& dir, LogStoreOptions options = {});
+
+ private:
+  struct Impl;
+  explicit LogStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vt

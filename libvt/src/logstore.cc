@@ -1,0 +1,438 @@
+#include "vt/logstore.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <unordered_map>
+
+#include "conn.h"
+#include "log_index.h"
+#include "log_record.h"
+#include "vt/error.h"
+
+namespace vt {
+
+namespace fs = std::filesystem;
+using detail::Fd;
+using detail::IndexKey;
+using detail::Location;
+using detail::LogPos;
+
+namespace {
+
+constexpr std::size_t kCheckpointEntries = 1 << 16;  // bounds the in-memory pending map
+
+struct Segment {
+  std::uint32_t id;
+  Fd fd;
+  std::uint64_t size;  // bytes of whole records (the write offset for the last one)
+};
+
+std::string segment_name(std::uint32_t id) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%08u.log", id);
+  return buf;
+}
+
+void pwrite_all(int fd, std::span<const std::uint8_t> data, std::uint64_t off, const std::string& what) {
+  while (!data.empty()) {
+    ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(off));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("write " + what);
+    }
+    data = data.subspan(static_cast<std::size_t>(n));
+    off += static_cast<std::uint64_t>(n);
+  }
+}
+
+// Reads exactly data.size() bytes at off; false at end of file.
+bool pread_all(int fd, std::span<std::uint8_t> data, std::uint64_t off, const std::string& what) {
+  while (!data.empty()) {
+    ssize_t n = ::pread(fd, data.data(), data.size(), static_cast<off_t>(off));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("read " + what);
+    }
+    if (n == 0) return false;
+    data = data.subspan(static_cast<std::size_t>(n));
+    off += static_cast<std::uint64_t>(n);
+  }
+  return true;
+}
+
+void fsync_dir(const fs::path& dir) {
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd || ::fsync(fd.get()) < 0) throw_errno("sync directory " + dir.string());
+}
+
+// Takes DIR/LOCK for the life of the returned descriptor.
+Fd lock_store(const fs::path& dir) {
+  fs::path path = dir / "LOCK";
+  Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd) throw_errno("open " + path.string());
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) < 0) {
+    if (errno != EWOULDBLOCK) throw_errno("lock " + path.string());
+    std::ifstream in(path);
+    std::string pid;
+    in >> pid;
+    throw Error(Errc::Io, "store " + dir.string() + " is in use by another process" + (pid.empty() ? "" : " (pid " + pid + ")"));
+  }
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd.get(), 0) == 0) pwrite_all(fd.get(), {reinterpret_cast<const std::uint8_t*>(pid.data()), pid.size()}, 0, path.string());
+  return fd;
+}
+
+struct ScanOptions {
+  std::size_t max_block;
+  bool verify_hash;  // SHA-1 as well as the checksum
+};
+
+// Walks the records of `seg` from `start`, calling `fn` for each sound one.
+// Returns the offset and reason of the first unsound record, if any.
+std::optional<std::pair<std::uint64_t, std::string>> scan_segment(
+    const Segment& seg, std::uint64_t start, const ScanOptions& opt,
+    const std::function<void(const detail::RecordHeader&, std::uint64_t)>& fn) {
+  const std::string name = segment_name(seg.id);
+  struct stat st;
+  if (::fstat(seg.fd.get(), &st) < 0) throw_errno("stat " + name);
+  const auto file_size = static_cast<std::uint64_t>(st.st_size);
+  Bytes buf(detail::kRecordHeader + opt.max_block);
+  std::uint64_t off = start;
+  while (off < file_size) {
+    if (file_size - off < detail::kRecordHeader) return std::pair{off, std::string("truncated record header")};
+    pread_all(seg.fd.get(), {buf.data(), detail::kRecordHeader}, off, name);
+    std::string why;
+    auto h = detail::decode_record_header(buf.data(), opt.max_block, why);
+    if (!h) return std::pair{off, why};
+    if (file_size - off - detail::kRecordHeader < h->length) return std::pair{off, std::string("truncated record data")};
+    std::span<std::uint8_t> data(buf.data() + detail::kRecordHeader, h->length);
+    pread_all(seg.fd.get(), data, off + detail::kRecordHeader, name);
+    if (detail::record_crc({buf.data(), 32}, data) != h->crc) return std::pair{off, std::string("checksum mismatch")};
+    if (opt.verify_hash && Score::of(data) != h->score) return std::pair{off, std::string("data does not hash to the record's score")};
+    fn(*h, off);
+    off += detail::kRecordHeader + h->length;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+struct LogStore::Impl {
+  fs::path dir;
+  LogStoreOptions options;
+  Fd lock_file;
+  std::unique_ptr<detail::LogIndex> index;
+
+  std::mutex mu;  // guards segments, pending, dirty, checkpoints
+  std::vector<std::shared_ptr<Segment>> segments;  // segments[i]->id == i
+  std::unordered_map<IndexKey, Location, detail::IndexKeyHash> pending;  // in the log, not yet indexed
+  std::vector<bool> dirty;  // segments written since their last fdatasync
+  std::uint64_t checkpoints = 0;  // index commits that emptied `pending`
+
+  std::mutex sync_mu;  // one checkpoint at a time
+
+  struct {
+    std::atomic<std::uint64_t> bytes_written{0}, writes{0}, dedup_hits{0}, reads{0}, read_bytes{0}, errors{0}, syncs{0};
+  } counters;
+
+  static std::unique_ptr<Impl> open(const fs::path& dir, LogStoreOptions options) {
+    fs::create_directories(dir);
+    auto impl = std::make_unique<Impl>();
+    impl->dir = dir;
+    impl->options = std::move(options);
+    impl->lock_file = lock_store(dir);
+    impl->index = std::make_unique<detail::LogIndex>(dir / "index");
+    impl->open_segments();
+    return impl;
+  }
+
+  void log(const std::string& line) const {
+    if (options.log) options.log(line);
+  }
+  fs::path log_dir() const { return dir / "log"; }
+
+  void open_segments() {
+    fs::create_directories(log_dir());
+    std::vector<std::uint32_t> ids;
+    for (const auto& f : fs::directory_iterator(log_dir())) {
+      auto name = f.path().filename().string();
+      if (name.size() == 12 && name.ends_with(".log") && std::all_of(name.begin(), name.begin() + 8, ::isdigit))
+        ids.push_back(static_cast<std::uint32_t>(std::stoul(name.substr(0, 8))));
+    }
+    std::sort(ids.begin(), ids.end());
+    for (std::size_t i = 0; i < ids.size(); i++)
+      if (ids[i] != i) throw Error(Errc::Corrupt, "log segment " + segment_name(static_cast<std::uint32_t>(i)) + " is missing in " + log_dir().string());
+    for (auto id : ids) {
+      fs::path p = log_dir() / segment_name(id);
+      Fd fd(::open(p.c_str(), O_RDWR | O_CLOEXEC));
+      if (!fd) throw_errno("open " + p.string());
+      segments.push_back(std::make_shared<Segment>(Segment{id, std::move(fd), fs::file_size(p)}));
+    }
+    if (segments.empty()) add_segment();
+    dirty.assign(segments.size(), false);
+  }
+
+  Segment& add_segment() {
+    auto id = static_cast<std::uint32_t>(segments.size());
+    fs::path p = log_dir() / segment_name(id);
+    Fd fd(::open(p.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!fd) throw_errno("create " + p.string());
+    fsync_dir(log_dir());
+    segments.push_back(std::make_shared<Segment>(Segment{id, std::move(fd), 0}));
+    dirty.push_back(false);
+    return *segments.back();
+  }
+
+  // Indexes every sound record from `from` on; cuts a torn tail off the
+  // last segment. With `replace_all` the index is rebuilt from scratch.
+  std::uint64_t index_log(LogPos from, bool replace_all) {
+    if (from.segment >= segments.size())
+      throw Error(Errc::Corrupt, "index points past the log (segment " + std::to_string(from.segment) + "); run 'vtd reindex'");
+    std::vector<std::pair<IndexKey, Location>> found;
+    ScanOptions opt{options.max_block, false};
+    for (auto& seg : segments) {
+      if (seg->id < from.segment) continue;
+      std::uint64_t start = seg->id == from.segment ? from.offset : 0;
+      if (start > seg->size)
+        throw Error(Errc::Corrupt, segment_name(seg->id) + " is shorter than the index records (" + std::to_string(seg->size) + " < " +
+                                       std::to_string(start) + " bytes): synced blocks are lost; run 'vtd reindex'");
+      auto bad = scan_segment(*seg, start, opt, [&](const detail::RecordHeader& h, std::uint64_t off) {
+        found.push_back({IndexKey{h.score, h.type}, Location{{seg->id, off}, h.length}});
+      });
+      struct stat st;
+      if (::fstat(seg->fd.get(), &st) < 0) throw_errno("stat " + segment_name(seg->id));
+      std::uint64_t end = bad ? bad->first : static_cast<std::uint64_t>(st.st_size);
+      if (bad) {
+        bool last = seg->id + 1 == segments.size();
+        log(segment_name(seg->id) + " offset " + std::to_string(bad->first) + ": " + bad->second + "; " +
+            (last ? "cutting off " + std::to_string(st.st_size - bad->first) + " bytes of torn tail" : "ignoring the rest of the segment"));
+        if (last) {
+          if (::ftruncate(seg->fd.get(), static_cast<off_t>(bad->first)) < 0 || ::fdatasync(seg->fd.get()) < 0)
+            throw_errno("truncate " + segment_name(seg->id));
+        }
+      }
+      seg->size = end;
+    }
+    const auto& last = *segments.back();
+    LogPos tail{last.id, last.size};
+    if (!found.empty() || replace_all || tail != from) {
+      for (auto& seg : segments) ::fdatasync(seg->fd.get());
+      index->commit(found, tail, replace_all);
+      if (!found.empty()) log("indexed " + std::to_string(found.size()) + " records from the log");
+    }
+    return found.size();
+  }
+
+  std::optional<Location> find(const IndexKey& key) {
+    {
+      std::lock_guard lock(mu);
+      if (auto it = pending.find(key); it != pending.end()) return it->second;
+    }
+    return index->find(key);
+  }
+
+  Bytes read_record(const IndexKey& key, const Location& loc) {
+    std::shared_ptr<Segment> seg;
+    {
+      std::lock_guard lock(mu);
+      if (loc.pos.segment >= segments.size()) throw Error(Errc::Corrupt, "index points to missing segment " + std::to_string(loc.pos.segment));
+      seg = segments[loc.pos.segment];
+    }
+    std::string where = segment_name(seg->id) + " offset " + std::to_string(loc.pos.offset);
+    Bytes rec(detail::kRecordHeader + loc.length);
+    if (!pread_all(seg->fd.get(), rec, loc.pos.offset, where)) throw Error(Errc::Corrupt, where + ": record runs past the end of the log");
+    std::string why;
+    auto h = detail::decode_record_header(rec.data(), options.max_block, why);
+    if (!h) throw Error(Errc::Corrupt, where + ": " + why);
+    std::span<const std::uint8_t> data(rec.data() + detail::kRecordHeader, loc.length);
+    if (h->score != key.score || h->type != key.type || h->length != loc.length) throw Error(Errc::Corrupt, where + ": record does not match the index");
+    if (detail::record_crc({rec.data(), 32}, data) != h->crc) throw Error(Errc::Corrupt, where + ": checksum mismatch");
+    rec.erase(rec.begin(), rec.begin() + detail::kRecordHeader);
+    return rec;
+  }
+
+  // Appends a record unless the block is already stored; true if appended.
+  bool append(const IndexKey& key, std::span<const std::uint8_t> data) {
+    std::uint64_t seen;
+    {
+      std::lock_guard lock(mu);
+      seen = checkpoints;
+    }
+    // The index lookup runs unlocked; the checkpoint count tells whether a
+    // block could have moved from `pending` into the index meanwhile.
+    if (index->find(key)) return false;
+    Bytes rec(detail::kRecordHeader + data.size());
+    detail::encode_record_header(rec.data(), key.type, key.score, data);
+    std::memcpy(rec.data() + detail::kRecordHeader, data.data(), data.size());
+    bool checkpoint;
+    {
+      std::lock_guard lock(mu);
+      if (pending.contains(key)) return false;
+      if (checkpoints != seen && index->find(key)) return false;
+      Segment* seg = segments.back().get();
+      if (seg->size > 0 && seg->size + rec.size() > options.segment_size) seg = &add_segment();
+      pwrite_all(seg->fd.get(), rec, seg->size, segment_name(seg->id));
+      pending.emplace(key, Location{{seg->id, seg->size}, static_cast<std::uint32_t>(data.size())});
+      dirty[seg->id] = true;
+      seg->size += rec.size();
+      checkpoint = pending.size() >= kCheckpointEntries;
+    }
+    if (checkpoint) sync();
+    return true;
+  }
+
+  void sync() {
+    std::lock_guard checkpoint(sync_mu);
+    std::vector<std::pair<IndexKey, Location>> batch;
+    std::vector<std::shared_ptr<Segment>> to_sync;
+    LogPos tail;
+    {
+      std::lock_guard lock(mu);
+      batch.assign(pending.begin(), pending.end());
+      for (std::size_t i = 0; i < dirty.size(); i++)
+        if (dirty[i]) {
+          to_sync.push_back(segments[i]);
+          dirty[i] = false;
+        }
+      tail = LogPos{segments.back()->id, segments.back()->size};
+    }
+    counters.syncs++;
+    if (batch.empty() && to_sync.empty()) return;
+    try {
+      for (auto& seg : to_sync)  // the data is durable before the index points at it
+        if (::fdatasync(seg->fd.get()) < 0) throw_errno("sync " + segment_name(seg->id));
+      index->commit(batch, tail);
+    } catch (...) {
+      std::lock_guard lock(mu);
+      for (auto& seg : to_sync) dirty[seg->id] = true;
+      throw;
+    }
+    std::lock_guard lock(mu);
+    checkpoints++;
+    for (const auto& [key, loc] : batch) {
+      auto it = pending.find(key);
+      if (it != pending.end() && it->second.pos == loc.pos) pending.erase(it);
+    }
+  }
+};
+
+LogStore::LogStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+std::unique_ptr<LogStore> LogStore::open(const fs::path& dir, LogStoreOptions options) {
+  auto impl = Impl::open(dir, std::move(options));
+  impl->index_log(impl->index->tail(), false);
+  return std::unique_ptr<LogStore>(new LogStore(std::move(impl)));
+}
+
+LogStore::~LogStore() {
+  try {
+    impl_->sync();
+  } catch (const std::exception& e) {
+    impl_->log(std::string("final sync failed: ") + e.what());
+  }
+}
+
+Bytes LogStore::get(const Score& score, WireType type) {
+  if (score.is_zero()) return {};
+  IndexKey key{score, type};
+  try {
+    auto loc = impl_->find(key);
+    if (!loc) throw Error(Errc::NotFound, "no block " + score.hex() + " of type " + std::to_string(type.value));
+    Bytes data = impl_->read_record(key, *loc);
+    impl_->counters.reads++;
+    impl_->counters.read_bytes += data.size();
+    return data;
+  } catch (const Error& e) {
+    if (e.code() != Errc::NotFound) impl_->counters.errors++;
+    throw;
+  }
+}
+
+Score LogStore::put(WireType type, std::span<const std::uint8_t> data) {
+  try {
+    if (!is_valid_wire_type(type)) throw Error(Errc::Invalid, "invalid wire type " + std::to_string(type.value));
+    if (data.size() > impl_->options.max_block)
+      throw Error(Errc::TooBig, "block of " + std::to_string(data.size()) + " bytes exceeds the " + std::to_string(impl_->options.max_block) + "-byte maximum");
+    IndexKey key{Score::of(data), type};
+    impl_->counters.writes++;
+    if (key.score.is_zero() || !impl_->append(key, data)) {
+      impl_->counters.dedup_hits++;
+    } else {
+      impl_->counters.bytes_written += data.size();
+    }
+    return key.score;
+  } catch (const Error&) {
+    impl_->counters.errors++;
+    throw;
+  }
+}
+
+bool LogStore::has(const Score& score, WireType type) { return score.is_zero() || impl_->find({score, type}).has_value(); }
+
+void LogStore::sync() { impl_->sync(); }
+
+LogStoreStats LogStore::stats() const {
+  LogStoreStats s;
+  {
+    std::lock_guard lock(impl_->mu);
+    s.blocks = impl_->pending.size();
+    for (auto& seg : impl_->segments) s.log_bytes += seg->size;
+  }
+  s.blocks += impl_->index->count();
+  auto& c = impl_->counters;
+  s.bytes_written = c.bytes_written;
+  s.writes = c.writes;
+  s.dedup_hits = c.dedup_hits;
+  s.reads = c.reads;
+  s.read_bytes = c.read_bytes;
+  s.errors = c.errors;
+  s.syncs = c.syncs;
+  return s;
+}
+
+CheckReport LogStore::check(const fs::path& dir) {
+  if (!fs::exists(dir / "index")) throw Error(Errc::NotFound, "no store at " + dir.string());
+  LogStoreOptions options;
+  options.max_block = kMaxMessageSize;
+  auto impl = Impl::open(dir, options);
+  CheckReport report;
+  std::unordered_map<IndexKey, Location, detail::IndexKeyHash> first;  // each block's first sound record
+  for (auto& seg : impl->segments) {
+    auto bad = scan_segment(*seg, 0, {options.max_block, true}, [&](const detail::RecordHeader& h, std::uint64_t off) {
+      report.records++;
+      report.bytes += h.length;
+      first.try_emplace(IndexKey{h.score, h.type}, Location{{seg->id, off}, h.length});
+    });
+    if (bad) report.problems.push_back(segment_name(seg->id) + " offset " + std::to_string(bad->first) + ": " + bad->second);
+  }
+  impl->index->for_each([&](const IndexKey& key, const Location& loc) {
+    report.index_entries++;
+    try {
+      impl->read_record(key, loc);
+    } catch (const Error& e) {
+      report.problems.push_back("index entry " + key.score.hex() + "/" + std::to_string(key.type.value) + ": " + e.what());
+    }
+    first.erase(key);
+  });
+  auto tail = impl->index->tail();
+  for (const auto& [key, loc] : first)
+    if (loc.pos < tail) report.problems.push_back("block " + key.score.hex() + " in " + segment_name(loc.pos.segment) + " is missing from the index");
+  return report;
+}
+
+std::uint64_t LogStore::reindex(const fs::path& dir, LogStoreOptions options) {
+  if (!fs::exists(dir / "log")) throw Error(Errc::NotFound, "no store at " + dir.string());
+  auto impl = Impl::open(dir, std::move(options));
+  return impl->index_log(LogPos{}, true);
+}
+
+}  // namespace vt

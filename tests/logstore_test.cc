@@ -1,0 +1,294 @@
+// LogStore: durability, recovery, dedup, corruption, locking, reindex.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
+#include <fstream>
+#include <thread>
+
+#include "vt/error.h"
+#include "vt/logstore.h"
+
+using namespace vt;
+namespace fs = std::filesystem;
+
+namespace {
+
+Bytes block_of(int i, std::size_t size = 1000) {
+  Bytes b(size);
+  std::uint32_t x = static_cast<std::uint32_t>(i) * 2654435761u + 1;
+  for (auto& c : b) {
+    x = x * 1103515245u + 12345u;
+    c = static_cast<std::uint8_t>(x >> 16);
+  }
+  return b;
+}
+
+// Runs `work` in a child process that then dies without cleaning up, as a
+// crash would: no destructors, no final sync.
+void crash_after(const std::function<void()>& work) {
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    work();
+    ::_exit(0);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+}
+
+class LogStoreTest : public testing::Test {
+ protected:
+  fs::path dir;
+  void SetUp() override {
+    dir = fs::path(testing::TempDir()) / ("logstore-" + std::to_string(::getpid()) + "-" +
+                                          testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+  fs::path segment(int i = 0) const {
+    char name[16];
+    std::snprintf(name, sizeof name, "%08d.log", i);
+    return dir / "log" / name;
+  }
+};
+
+}  // namespace
+
+TEST_F(LogStoreTest, BlocksSurviveReopen) {
+  std::vector<Score> scores;
+  {
+    auto s = LogStore::open(dir);
+    for (int i = 0; i < 200; i++) scores.push_back(s->put(kWireData, block_of(i)));
+    scores.push_back(s->put(kWireDir, block_of(0)));  // same bytes, another type
+    s->sync();
+    EXPECT_EQ(s->stats().blocks, 201u);
+  }
+  auto s = LogStore::open(dir);
+  for (int i = 0; i < 200; i++) EXPECT_EQ(s->get(scores[i], kWireData), block_of(i));
+  EXPECT_EQ(s->get(scores[200], kWireDir), block_of(0));
+  EXPECT_TRUE(s->has(scores[5], kWireData));
+  EXPECT_FALSE(s->has(scores[5], kWireRoot));
+  EXPECT_EQ(s->get(Score::zero(), kWireData), Bytes{});
+  try {
+    s->get(Score::of(block_of(999)), kWireData);
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::NotFound);
+  }
+}
+
+TEST_F(LogStoreTest, DuplicatesAreNotStoredTwice) {
+  auto s = LogStore::open(dir);
+  s->put(kWireData, block_of(1));
+  s->sync();
+  auto size = fs::file_size(segment());
+  s->put(kWireData, block_of(1));  // indexed already
+  s->put(kWireData, block_of(2));
+  s->put(kWireData, block_of(2));  // only pending so far
+  s->sync();
+  EXPECT_EQ(fs::file_size(segment()), size + 36 + 1000);
+  auto st = s->stats();
+  EXPECT_EQ(st.writes, 4u);
+  EXPECT_EQ(st.dedup_hits, 2u);
+  EXPECT_EQ(st.blocks, 2u);
+}
+
+TEST_F(LogStoreTest, WritesWithoutSyncAreRecoveredFromTheLogTail) {
+  std::vector<Score> scores;
+  for (int i = 0; i < 50; i++) scores.push_back(Score::of(block_of(i)));
+  crash_after([&] {
+    auto* s = LogStore::open(dir).release();  // never destroyed: no final sync
+    for (int i = 0; i < 50; i++) s->put(kWireData, block_of(i));
+  });
+  auto s = LogStore::open(dir);
+  for (int i = 0; i < 50; i++) EXPECT_EQ(s->get(scores[i], kWireData), block_of(i));
+}
+
+TEST_F(LogStoreTest, TornTailIsCutOff) {
+  Score a;
+  {
+    auto s = LogStore::open(dir);
+    a = s->put(kWireData, block_of(1));
+    s->sync();
+  }
+  auto good = fs::file_size(segment());
+  for (std::size_t cut : {std::size_t{10}, std::size_t{36 + 500}}) {
+    // A crash halfway through a record: the header (or part of it) made
+    // it to disk, the data did not.
+    crash_after([&] { LogStore::open(dir).release()->put(kWireData, block_of(2)); });
+    fs::resize_file(segment(), good + cut);
+    std::vector<std::string> log;
+    LogStoreOptions o;
+    o.log = [&](const std::string& l) { log.push_back(l); };
+    auto s = LogStore::open(dir, o);
+    EXPECT_EQ(fs::file_size(segment()), good);
+    ASSERT_EQ(log.size(), 1u);
+    EXPECT_NE(log[0].find("torn tail"), std::string::npos) << log[0];
+    EXPECT_EQ(s->get(a, kWireData), block_of(1));
+    EXPECT_FALSE(s->has(Score::of(block_of(2)), kWireData));
+    // The store goes on working after the cut.
+    Score b = s->put(kWireData, block_of(3));
+    s->sync();
+    EXPECT_EQ(s->get(b, kWireData), block_of(3));
+    s.reset();
+    fs::resize_file(segment(), good);  // drop block 3 for the next round
+    LogStore::reindex(dir);
+  }
+}
+
+TEST_F(LogStoreTest, GarbageTailIsCutOff) {
+  Score a;
+  {
+    auto s = LogStore::open(dir);
+    a = s->put(kWireData, block_of(1));
+  }
+  auto good = fs::file_size(segment());
+  {
+    std::ofstream f(segment(), std::ios::app | std::ios::binary);
+    f << std::string(100, '\xff');
+  }
+  auto s = LogStore::open(dir);
+  EXPECT_EQ(fs::file_size(segment()), good);
+  EXPECT_EQ(s->get(a, kWireData), block_of(1));
+}
+
+TEST_F(LogStoreTest, CorruptRecordIsDetected) {
+  Score a, b;
+  {
+    auto s = LogStore::open(dir);
+    a = s->put(kWireData, block_of(1));
+    b = s->put(kWireData, block_of(2));
+  }
+  {
+    std::fstream f(segment(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(36 + 500);  // inside the first block's data
+    f.put('\x55');
+  }
+  auto report = LogStore::check(dir);
+  EXPECT_EQ(report.index_entries, 2u);
+  ASSERT_FALSE(report.problems.empty());
+  EXPECT_NE(report.problems[0].find("checksum"), std::string::npos) << report.problems[0];
+
+  auto s = LogStore::open(dir);
+  try {
+    s->get(a, kWireData);
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::Corrupt);
+  }
+  EXPECT_EQ(s->get(b, kWireData), block_of(2));
+  EXPECT_EQ(s->stats().errors, 1u);
+}
+
+TEST_F(LogStoreTest, CheckPassesOnASoundStore) {
+  {
+    auto s = LogStore::open(dir);
+    for (int i = 0; i < 20; i++) s->put(kWireData, block_of(i));
+  }
+  auto r = LogStore::check(dir);
+  EXPECT_EQ(r.records, 20u);
+  EXPECT_EQ(r.index_entries, 20u);
+  EXPECT_TRUE(r.problems.empty());
+}
+
+TEST_F(LogStoreTest, SecondOpenIsRefused) {
+  auto s = LogStore::open(dir);
+  try {
+    LogStore::open(dir);
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("in use"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(LogStore::reindex(dir), Error);
+}
+
+TEST_F(LogStoreTest, ReindexGivesTheSameAnswers) {
+  std::vector<Score> scores;
+  LogStoreOptions small;
+  small.segment_size = 8192;  // many segments
+  {
+    auto s = LogStore::open(dir, small);
+    for (int i = 0; i < 100; i++) scores.push_back(s->put(i % 2 ? kWireData : kWireDir, block_of(i)));
+  }
+  EXPECT_GT(std::distance(fs::directory_iterator(dir / "log"), fs::directory_iterator()), 10);
+  fs::remove_all(dir / "index");
+  EXPECT_EQ(LogStore::reindex(dir, small), 100u);
+  auto s = LogStore::open(dir, small);
+  for (int i = 0; i < 100; i++) EXPECT_EQ(s->get(scores[i], i % 2 ? kWireData : kWireDir), block_of(i)) << i;
+  EXPECT_EQ(s->stats().blocks, 100u);
+}
+
+TEST_F(LogStoreTest, LimitsAndBadInput) {
+  LogStoreOptions o;
+  o.max_block = 2000;
+  auto s = LogStore::open(dir, o);
+  EXPECT_THROW(s->put(kWireData, block_of(1, 2001)), Error);
+  EXPECT_NO_THROW(s->put(kWireData, block_of(1, 2000)));
+  EXPECT_THROW(s->put(WireType{0}, block_of(1)), Error);
+  EXPECT_THROW(s->put(WireType{11}, block_of(1)), Error);
+}
+
+TEST_F(LogStoreTest, LogShorterThanTheIndexIsReported) {
+  {
+    auto s = LogStore::open(dir);
+    for (int i = 0; i < 5; i++) s->put(kWireData, block_of(i));
+  }
+  fs::resize_file(segment(), 36 + 1000);  // lost synced data
+  try {
+    LogStore::open(dir);
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::Corrupt);
+    EXPECT_NE(std::string(e.what()).find("reindex"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(LogStore::reindex(dir), 1u);
+  EXPECT_TRUE(LogStore::open(dir)->has(Score::of(block_of(0)), kWireData));
+}
+
+TEST_F(LogStoreTest, MissingSegmentIsReported) {
+  LogStoreOptions small;
+  small.segment_size = 4096;
+  {
+    auto s = LogStore::open(dir, small);
+    for (int i = 0; i < 20; i++) s->put(kWireData, block_of(i));
+  }
+  fs::remove(segment(1));
+  try {
+    LogStore::open(dir, small);
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::Corrupt);
+    EXPECT_NE(std::string(e.what()).find("00000001.log"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(LogStoreTest, ConcurrentWritersAndReaders) {
+  LogStoreOptions o;
+  o.segment_size = 1 << 20;
+  auto s = LogStore::open(dir, o);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; t++) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 300; i++) {
+        int n = (t * 150 + i) % 1000;  // overlapping ranges: many duplicates
+        Score sc = s->put(kWireData, block_of(n));
+        EXPECT_EQ(s->get(sc, kWireData), block_of(n));
+        if (i % 100 == 99) s->sync();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  s->sync();
+  auto st = s->stats();
+  EXPECT_EQ(st.writes, 8u * 300);
+  EXPECT_EQ(st.blocks, st.writes - st.dedup_hits);
+  auto expected_blocks = st.blocks;
+  s.reset();
+  auto r = LogStore::check(dir);
+  EXPECT_TRUE(r.problems.empty());
+  EXPECT_EQ(r.index_entries, expected_blocks);
+}
