@@ -98,6 +98,10 @@ std::string Conn::read_line() {
   }
 }
 
+bool Conn::message_buffered() const {
+  return tail_ - head_ >= 2 && tail_ - head_ >= 2 + get_be(buf_.data() + head_, 2);
+}
+
 Message Conn::read_message() {
   while (tail_ - head_ < 2) {
     if (!fill()) {

@@ -40,6 +40,8 @@ class Conn {
   // One message. Throws Error(Closed) at end of stream, Error(Protocol) for
   // a malformed message.
   Message read_message();
+  // True when a whole message is already buffered (read_message won't block).
+  bool message_buffered() const;
   void write_all(std::span<const std::uint8_t> data);
   void write_all(std::string_view s) { write_all({reinterpret_cast<const std::uint8_t*>(s.data()), s.size()}); }
   // Wakes a thread blocked in read; later reads and writes fail.

@@ -30,6 +30,16 @@ class Pool {
     }
     cv_.notify_one();
   }
+  // Queues several jobs with one lock and one round of wake-ups.
+  void submit(std::vector<std::function<void()>>& jobs) {
+    if (jobs.empty()) return;
+    {
+      std::lock_guard lock(mu_);
+      for (auto& j : jobs) jobs_.push_back(std::move(j));
+    }
+    jobs.size() == 1 ? cv_.notify_one() : cv_.notify_all();
+    jobs.clear();
+  }
 
  private:
   void run() {
