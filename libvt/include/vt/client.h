@@ -36,6 +36,7 @@ class Client final : public BlockStore {
   void wait_puts() override;
   bool has(const Score& score, WireType type) override;
   void sync() override;  // waits for outstanding puts, then Tsync
+  bool pipelined() const override { return true; }
 
   void ping();
   // One raw round trip; Rerror comes back as a message, not an exception.

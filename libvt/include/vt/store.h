@@ -33,6 +33,8 @@ class BlockStore {
   // thrown by the next wait_puts() (or sync()).
   virtual void put_async(WireType type, Bytes data, const Score& score);
   virtual void wait_puts();
+  // True when the async forms really overlap (worth reading ahead).
+  virtual bool pipelined() const { return false; }
 };
 
 }  // namespace vt

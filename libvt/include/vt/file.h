@@ -1,0 +1,81 @@
+// File: one hash-tree stream (the seed's VtFile). A root file's entry is
+// held in memory; a child's entry lives in its parent directory stream, so
+// every change to a child rewrites the path up to the root, copy-on-write.
+//
+// All files opened from one root share a tree lock: reads take it shared,
+// changes exclusively. Any number of threads may use the files of a tree.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "vt/cache.h"
+#include "vt/entry.h"
+
+namespace vt {
+
+class File : public std::enable_shared_from_this<File> {
+ public:
+  // A root stream described by `entry` (e.g. from a VtRoot's dir block).
+  static std::shared_ptr<File> open_root(Cache& cache, const Entry& entry);
+  // A new, empty root stream.
+  static std::shared_ptr<File> create_root(Cache& cache, std::uint32_t psize, std::uint32_t dsize, bool dir);
+
+  // Children of a directory stream, by slot. open() throws Error(NotFound)
+  // for an inactive slot; create() takes the first free slot.
+  std::shared_ptr<File> open(std::uint32_t index);
+  std::shared_ptr<File> create(std::uint32_t psize, std::uint32_t dsize, bool dir);
+  // Frees this file's slot (bumping its gen) and its unwritten blocks.
+  void remove();
+  // Slots in a directory stream (active or not).
+  std::uint32_t entry_count();
+
+  std::uint32_t index() const { return index_; }
+  bool is_root() const { return parent_ == nullptr; }
+  Entry entry();  // current; its score may be local
+  std::uint64_t size();
+
+  // Reads up to out.size() bytes at `offset`; fewer at the end of the stream.
+  std::size_t read(std::uint64_t offset, std::span<std::uint8_t> out);
+  // Writes, growing the stream (and its tree) as needed. Throws
+  // Error(TooBig) past 2^48-1 bytes.
+  void write(std::uint64_t offset, std::span<const std::uint8_t> data);
+  // Grows (holes read as zeros) or shrinks (the tail is zeroed and the
+  // tree made as shallow as the size allows).
+  void set_size(std::uint64_t size);
+
+  // Writes every unwritten block of this stream (and of streams below it,
+  // for directories) to the store bottom-up and returns the new entry, with
+  // a real score. On failure nothing changes and the error is thrown.
+  Entry flush();
+  // Writes the data blocks that lie wholly before `offset` and the pointer
+  // blocks above only them, so a sequential writer keeps memory bounded.
+  void flush_before(std::uint64_t offset);
+  // The score of data block `bn` (zero score for holes; maybe local).
+  Score block_score(std::uint64_t bn);
+
+ private:
+  struct Tree;
+  File(std::shared_ptr<Tree> tree, std::shared_ptr<File> parent, std::uint32_t index, std::uint32_t gen);
+
+  // The *_locked functions expect the tree lock held.
+  Entry entry_locked();
+  void set_entry_locked(const Entry& e);
+  Entry read_entry_locked(std::uint32_t index);
+  void write_entry_locked(std::uint32_t index, const Entry& e);
+  std::uint32_t entry_count_locked();
+  std::size_t read_locked(std::uint64_t offset, std::span<std::uint8_t> out);
+  void write_locked(std::uint64_t offset, std::span<const std::uint8_t> data);
+  void set_size_locked(std::uint64_t size);
+  Entry flush_locked();
+  void check_live() const;
+
+  std::shared_ptr<Tree> tree_;
+  std::shared_ptr<File> parent_;
+  std::uint32_t index_ = 0;
+  std::uint32_t gen_ = 0;  // of the slot when opened: a reused slot is another stream
+  bool removed_ = false;
+};
+
+}  // namespace vt

@@ -1,0 +1,266 @@
+#include "vt/cache.h"
+
+#include <atomic>
+#include <future>
+#include <list>
+#include <mutex>
+#include <unordered_map>
+
+#include "vt/error.h"
+#include "vt/zero.h"
+
+namespace vt {
+
+namespace {
+
+struct Key {
+  Score score;
+  BlockType type;
+  std::uint32_t size;
+  bool operator==(const Key&) const = default;
+};
+struct KeyHash {
+  std::size_t operator()(const Key& k) const noexcept { return ScoreHash{}(k.score) ^ (std::size_t{k.type} << 32) ^ k.size; }
+};
+
+// A global block, being fetched or ready. `block` runs the fetch on first
+// get() (deferred), so a fetch never happens under the cache's lock.
+struct Slot {
+  std::shared_future<BlockPtr> block;
+  std::uint64_t id;  // tells a retry's slot from a failed one
+  bool ready = false;
+  std::list<Key>::iterator lru;  // valid when ready
+};
+
+BlockPtr make_block(BlockType type, const Score& score, Bytes data, std::size_t size) {
+  WireType wire = to_wire(type);
+  if (data.size() > size) throw Error(Errc::Corrupt, "block " + score.hex() + " is " + std::to_string(data.size()) + " bytes, more than the " + std::to_string(size) + " expected");
+  zero_extend(wire, data, size);
+  return std::make_shared<Block>(Block{type, score, std::move(data)});
+}
+
+}  // namespace
+
+struct Cache::Impl {
+  BlockStore& store;
+  CacheOptions options;
+
+  mutable std::mutex mu;
+  std::unordered_map<Key, Slot, KeyHash> globals;
+  std::list<Key> lru;  // most recent at the front; ready slots only
+  std::size_t clean_bytes = 0;
+  std::unordered_map<std::uint32_t, BlockPtr> locals;
+  std::size_t local_bytes = 0;
+  std::uint32_t next_addr = 1;
+  std::uint64_t next_id = 1;
+
+  struct {
+    std::atomic<std::uint64_t> hits{0}, misses{0}, reads{0}, prefetches{0}, writes{0}, copies{0}, evictions{0};
+  } counters;
+
+  Impl(BlockStore& s, CacheOptions o) : store(s), options(o) {
+    if (options.dirty_high_water == 0) options.dirty_high_water = options.budget / 2;
+  }
+
+  // Drops least recently used clean blocks nobody holds until under budget.
+  void evict() {
+    auto it = lru.end();
+    while (clean_bytes + local_bytes > options.budget && it != lru.begin()) {
+      --it;
+      auto s = globals.find(*it);
+      const BlockPtr& b = s->second.block.get();  // ready: does not block
+      if (b.use_count() > 1) continue;            // someone is using it
+      clean_bytes -= b->data.size();
+      it = lru.erase(it);
+      globals.erase(s);
+      counters.evictions++;
+    }
+  }
+
+  // Marks a slot ready after its first successful get.
+  void settle(const Key& key, std::uint64_t id, const BlockPtr& b) {
+    std::lock_guard lock(mu);
+    auto s = globals.find(key);
+    if (s == globals.end() || s->second.id != id || s->second.ready) return;
+    s->second.ready = true;
+    lru.push_front(key);
+    s->second.lru = lru.begin();
+    clean_bytes += b->data.size();
+    evict();
+  }
+
+  void forget(const Key& key, std::uint64_t id) {
+    std::lock_guard lock(mu);
+    auto s = globals.find(key);
+    if (s != globals.end() && s->second.id == id && !s->second.ready) globals.erase(s);
+  }
+
+  // Finds or creates the slot for `key`; `make` builds the deferred fetch.
+  template <typename Make>
+  std::pair<std::shared_future<BlockPtr>, std::uint64_t> slot(const Key& key, bool& hit, Make make) {
+    std::lock_guard lock(mu);
+    auto s = globals.find(key);
+    if (s != globals.end()) {
+      hit = true;
+      if (s->second.ready) lru.splice(lru.begin(), lru, s->second.lru);
+      return {s->second.block, s->second.id};
+    }
+    hit = false;
+    std::uint64_t id = next_id++;
+    auto f = make().share();
+    globals.emplace(key, Slot{f, id});
+    return {f, id};
+  }
+
+  BlockPtr get(const Key& key, std::shared_future<BlockPtr> f, std::uint64_t id) {
+    try {
+      BlockPtr b = f.get();
+      settle(key, id, b);
+      return b;
+    } catch (...) {
+      forget(key, id);
+      throw;
+    }
+  }
+
+  std::uint32_t new_addr() {  // with mu held
+    while (next_addr == 0 || locals.contains(next_addr)) next_addr++;
+    return next_addr++;
+  }
+
+  BlockPtr add_local(BlockType type, Bytes data) {
+    std::lock_guard lock(mu);
+    std::uint32_t addr = new_addr();
+    auto b = std::make_shared<Block>(Block{type, Score::local(addr), std::move(data)});
+    local_bytes += b->data.size();
+    locals.emplace(addr, b);
+    evict();
+    return b;
+  }
+};
+
+Cache::Cache(BlockStore& store, CacheOptions options) : impl_(std::make_unique<Impl>(store, options)) {}
+Cache::~Cache() = default;
+
+BlockStore& Cache::store() { return impl_->store; }
+
+BlockPtr Cache::global(const Score& score, BlockType type, std::size_t size) {
+  if (score.is_local()) throw Error(Errc::Corrupt, "local score " + score.hex() + " where a stored block was expected");
+  Key key{score, type, static_cast<std::uint32_t>(size)};
+  bool hit;
+  auto [f, id] = impl_->slot(key, hit, [&] {
+    BlockStore* store = &impl_->store;
+    auto* counters = &impl_->counters;
+    return std::async(std::launch::deferred, [=] {
+      Bytes data;
+      if (!score.is_zero()) {
+        data = store->get(score, to_wire(type));
+        counters->reads++;
+      }
+      return make_block(type, score, std::move(data), size);
+    });
+  });
+  (hit ? impl_->counters.hits : impl_->counters.misses)++;
+  return impl_->get(key, f, id);
+}
+
+void Cache::prefetch(const Score& score, BlockType type, std::size_t size) {
+  if (score.is_zero() || score.is_local() || !impl_->store.pipelined()) return;
+  Key key{score, type, static_cast<std::uint32_t>(size)};
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->globals.contains(key)) return;
+  }
+  // Ask now, outside the lock; the reply is checked on first use.
+  auto pending = std::make_shared<std::future<Bytes>>(impl_->store.get_async(score, to_wire(type)));
+  bool hit;
+  impl_->slot(key, hit, [&] {
+    return std::async(std::launch::deferred, [=] { return make_block(type, score, pending->get(), size); });
+  });
+  if (!hit) {
+    impl_->counters.prefetches++;
+    impl_->counters.reads++;
+  }
+}
+
+BlockPtr Cache::alloc(BlockType type, std::size_t size) {
+  Bytes data;
+  zero_extend(to_wire(type), data, size);
+  return impl_->add_local(type, std::move(data));
+}
+
+BlockPtr Cache::copy(const Block& block) {
+  impl_->counters.copies++;
+  return impl_->add_local(block.type, block.data);
+}
+
+BlockPtr Cache::local(std::uint32_t addr) {
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->locals.find(addr);
+  if (it == impl_->locals.end()) throw Error(Errc::Corrupt, "no local block at address " + std::to_string(addr));
+  return it->second;
+}
+
+void Cache::free_local(std::uint32_t addr) {
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->locals.find(addr);
+  if (it == impl_->locals.end()) return;
+  impl_->local_bytes -= it->second->data.size();
+  impl_->locals.erase(it);
+}
+
+void Cache::promote(std::uint32_t addr, const Score& score, std::optional<Bytes> data) {
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->locals.find(addr);
+  if (it == impl_->locals.end()) return;
+  BlockPtr b = std::move(it->second);
+  impl_->locals.erase(it);
+  impl_->local_bytes -= b->data.size();
+  if (data) b->data = std::move(*data);
+  b->score = score;
+  Key key{score, b->type, static_cast<std::uint32_t>(b->data.size())};
+  if (impl_->globals.contains(key)) return;  // an identical block is cached already
+  std::promise<BlockPtr> ready;
+  ready.set_value(b);
+  Slot& slot = impl_->globals.emplace(key, Slot{ready.get_future().share(), impl_->next_id++}).first->second;
+  slot.ready = true;
+  impl_->lru.push_front(key);
+  slot.lru = impl_->lru.begin();
+  impl_->clean_bytes += b->data.size();
+  impl_->evict();
+}
+
+Score Cache::write(BlockType type, std::span<const std::uint8_t> data) {
+  WireType wire = to_wire(type);
+  Bytes stored(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(zero_truncated_size(wire, data)));
+  Score score = Score::of(stored);
+  if (!score.is_zero()) {
+    impl_->store.put_async(wire, std::move(stored), score);
+    impl_->counters.writes++;
+  }
+  return score;
+}
+
+void Cache::wait_writes() { impl_->store.wait_puts(); }
+
+unsigned Cache::readahead() const { return impl_->options.readahead; }
+
+std::size_t Cache::dirty_bytes() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->local_bytes;
+}
+
+bool Cache::over_high_water() const { return dirty_bytes() > impl_->options.dirty_high_water; }
+
+CacheStats Cache::stats() const {
+  CacheStats s;
+  auto& c = impl_->counters;
+  s.hits = c.hits, s.misses = c.misses, s.reads = c.reads, s.prefetches = c.prefetches;
+  s.writes = c.writes, s.copies = c.copies, s.evictions = c.evictions;
+  std::lock_guard lock(impl_->mu);
+  s.bytes_clean = impl_->clean_bytes;
+  s.bytes_dirty = impl_->local_bytes;
+  return s;
+}
+
+}  // namespace vt

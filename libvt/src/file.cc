@@ -1,0 +1,491 @@
+#include "vt/file.h"
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <vector>
+
+#include "vt/error.h"
+
+namespace vt {
+
+struct File::Tree {
+  explicit Tree(Cache& c, const Entry& e) : cache(c), root(e) {}
+  Cache& cache;
+  std::shared_mutex mu;
+  Entry root;
+};
+
+namespace {
+
+// The geometry of one stream.
+struct Shape {
+  std::uint32_t psize, dsize;
+  BlockType base;  // kDataType or kDirType
+
+  explicit Shape(const Entry& e) : psize(e.psize), dsize(e.dsize), base(e.is_dir() ? kDirType : kDataType) {}
+  std::uint64_t per() const { return psize / kScoreSize; }
+  std::size_t size(int level) const { return level == 0 ? dsize : psize; }
+  BlockType type(int level) const { return static_cast<BlockType>(base + level); }
+  // Data blocks a tree of `depth` can address.
+  std::uint64_t capacity(int depth) const {
+    std::uint64_t c = 1;
+    for (int i = 0; i < depth; i++) {
+      if (c > UINT64_MAX / per()) return UINT64_MAX;
+      c *= per();
+    }
+    return c;
+  }
+  // Index, within its level-`level` pointer block, of the child on the way to bn.
+  std::size_t digit(std::uint64_t bn, int level) const { return static_cast<std::size_t>(bn / capacity(level - 1) % per()); }
+  std::uint32_t per_dir_block() const { return dsize / kEntrySize; }
+};
+
+std::uint64_t dir_size_for(std::uint64_t entries, const Shape& sh) {
+  return entries / sh.per_dir_block() * sh.dsize + entries % sh.per_dir_block() * kEntrySize;
+}
+
+BlockPtr load(Cache& c, const Score& s, BlockType type, std::size_t size) {
+  if (!s.is_local()) return c.global(s, type, size);
+  BlockPtr b = c.local(s.local_addr());
+  if (b->type != type || b->data.size() != size)
+    throw Error(Errc::Corrupt, "local block " + std::to_string(s.local_addr()) + " is a " + type_name(b->type) + " block of " +
+                                   std::to_string(b->data.size()) + " bytes, want " + type_name(type) + " of " + std::to_string(size));
+  return b;
+}
+
+// A block the caller may modify: local already, a fresh zero block, or a copy.
+BlockPtr writable(Cache& c, const Score& s, BlockType type, std::size_t size, bool fresh) {
+  if (s.is_local()) return load(c, s, type, size);
+  if (fresh || s.is_zero()) return c.alloc(type, size);
+  return c.copy(*c.global(s, type, size));
+}
+
+Entry unpack_at(const Block& b, std::size_t off) {
+  return Entry::unpack(std::span<const std::uint8_t, kEntrySize>(b.data.data() + off, kEntrySize));
+}
+
+void pack_at(Block& b, std::size_t off, const Entry& e) {
+  e.pack(std::span<std::uint8_t, kEntrySize>(b.data.data() + off, kEntrySize));
+}
+
+struct ReadPath {
+  BlockPtr leaf;
+  BlockPtr parent;  // the pointer block above the leaf, if any
+  std::size_t index = 0;
+};
+
+ReadPath walk_read(Cache& c, const Entry& e, std::uint64_t bn) {
+  Shape sh(e);
+  if (bn >= sh.capacity(e.depth())) return {c.global(Score::zero(), sh.type(0), sh.dsize), nullptr, 0};
+  ReadPath p;
+  p.leaf = load(c, e.score, sh.type(e.depth()), sh.size(e.depth()));
+  for (int level = e.depth(); level > 0; level--) {
+    p.index = sh.digit(bn, level);
+    p.parent = p.leaf;
+    p.leaf = load(c, p.parent->pointer(p.index), sh.type(level - 1), sh.size(level - 1));
+  }
+  return p;
+}
+
+// Adds a level above the top of `e`.
+void grow(Cache& c, Entry& e) {
+  if (e.depth() >= kMaxDepth) throw Error(Errc::TooBig, "stream would need a tree deeper than 7 levels");
+  Shape sh(e);
+  if (!e.score.is_zero()) {  // an all-zero tree is the zero score at any depth
+    BlockPtr top = c.alloc(sh.type(e.depth() + 1), sh.psize);
+    top->set_pointer(0, e.score);
+    e.score = top->score;
+  }
+  e.type++;
+}
+
+// Makes the path to data block bn local (copying as needed) and returns the
+// blocks on it, top first. `fresh_leaf`: the caller overwrites the whole
+// leaf, so a stored one need not be read.
+std::vector<BlockPtr> walk_write(Cache& c, Entry& e, std::uint64_t bn, bool fresh_leaf) {
+  Shape sh(e);
+  while (bn >= sh.capacity(e.depth())) grow(c, e);
+  std::vector<BlockPtr> path;
+  int depth = e.depth();
+  BlockPtr b = writable(c, e.score, sh.type(depth), sh.size(depth), fresh_leaf && depth == 0);
+  e.score = b->score;
+  path.push_back(b);
+  for (int level = depth; level > 0; level--) {
+    std::size_t i = sh.digit(bn, level);
+    Score s = b->pointer(i);
+    BlockPtr child = writable(c, s, sh.type(level - 1), sh.size(level - 1), fresh_leaf && level == 1);
+    if (child->score != s) b->set_pointer(i, child->score);
+    b = child;
+    path.push_back(b);
+  }
+  return path;
+}
+
+// Forgets the unwritten blocks below `s` (a discarded subtree).
+void free_subtree(Cache& c, const Score& s, BlockType type, const Shape& sh) {
+  if (!s.is_local()) return;
+  int level = type_depth(type);
+  BlockPtr b = load(c, s, type, sh.size(level));
+  if (level > 0) {
+    for (std::size_t i = 0; i < sh.per(); i++) free_subtree(c, b->pointer(i), static_cast<BlockType>(type - 1), sh);
+  } else if (sh.base == kDirType) {
+    for (std::uint32_t k = 0; k < sh.per_dir_block(); k++) {
+      Entry e = unpack_at(*b, k * kEntrySize);
+      if (e.active()) free_subtree(c, e.score, e.type, Shape(e));
+    }
+  }
+  c.free_local(s.local_addr());
+}
+
+// A block written by a flush: once every write succeeded, the local block
+// becomes a clean global one (with new contents if its children changed).
+struct Written {
+  std::uint32_t addr;
+  Score score;
+  std::optional<Bytes> data;
+};
+
+// Writes the unwritten blocks below `s` bottom-up, working on copies so that
+// nothing changes until every write has succeeded. Returns the new score.
+Score flush_tree(Cache& c, const Score& s, BlockType type, const Shape& sh, std::vector<Written>& written) {
+  if (!s.is_local()) return s;
+  int level = type_depth(type);
+  BlockPtr b = load(c, s, type, sh.size(level));
+  if (level == 0 && sh.base == kDataType) {  // no scores inside: write as is
+    Score score = c.write(type, b->data);
+    written.push_back({s.local_addr(), score, std::nullopt});
+    return score;
+  }
+  Block copy = *b;
+  if (level > 0) {
+    for (std::size_t i = 0; i < sh.per(); i++) {
+      Score child = copy.pointer(i);
+      if (child.is_local()) copy.set_pointer(i, flush_tree(c, child, static_cast<BlockType>(type - 1), sh, written));
+    }
+  } else {
+    for (std::uint32_t k = 0; k < sh.per_dir_block(); k++) {
+      Entry e = unpack_at(copy, k * kEntrySize);
+      if (!e.active() || !e.score.is_local()) continue;
+      e.score = flush_tree(c, e.score, e.type, Shape(e), written);
+      e.flags &= static_cast<std::uint8_t>(~kEntryLocal);
+      pack_at(copy, k * kEntrySize, e);
+    }
+  }
+  Score score = c.write(type, copy.data);
+  written.push_back({s.local_addr(), score, std::move(copy.data)});
+  return score;
+}
+
+void promote_all(Cache& c, std::vector<Written>& written) {
+  for (auto& w : written) c.promote(w.addr, w.score, std::move(w.data));
+}
+
+// Waits for the writes `work` started; on failure drains the rest, so a
+// later flush does not see a stale error, and rethrows.
+template <typename F>
+auto write_all(Cache& c, F work) {
+  try {
+    auto r = work();
+    c.wait_writes();
+    return r;
+  } catch (...) {
+    try {
+      c.wait_writes();
+    } catch (...) {
+    }
+    throw;
+  }
+}
+
+}  // namespace
+
+File::File(std::shared_ptr<Tree> tree, std::shared_ptr<File> parent, std::uint32_t index, std::uint32_t gen)
+    : tree_(std::move(tree)), parent_(std::move(parent)), index_(index), gen_(gen) {}
+
+std::shared_ptr<File> File::open_root(Cache& cache, const Entry& entry) {
+  if (!entry.active()) throw Error(Errc::Invalid, "root entry is not active");
+  if (entry.psize < 256 || entry.dsize < 256) throw Error(Errc::Invalid, "root entry has block sizes below 256");
+  return std::shared_ptr<File>(new File(std::make_shared<Tree>(cache, entry), nullptr, 0, entry.gen));
+}
+
+std::shared_ptr<File> File::create_root(Cache& cache, std::uint32_t psize, std::uint32_t dsize, bool dir) {
+  Entry e;
+  e.psize = psize;
+  e.dsize = dsize;
+  e.type = dir ? kDirType : kDataType;
+  e.flags = kEntryActive;
+  return open_root(cache, e);
+}
+
+void File::check_live() const {
+  if (removed_) throw Error(Errc::NotFound, "stream was removed");
+}
+
+Entry File::entry_locked() {
+  check_live();
+  if (!parent_) return tree_->root;
+  Entry e = parent_->read_entry_locked(index_);
+  if (!e.active() || e.gen != gen_) throw Error(Errc::NotFound, "stream " + std::to_string(index_) + " was removed");
+  return e;
+}
+
+void File::set_entry_locked(const Entry& e) {
+  Entry n = e;
+  n.flags = static_cast<std::uint8_t>((n.flags & ~kEntryLocal) | (n.score.is_local() ? kEntryLocal : 0));
+  if (!parent_)
+    tree_->root = n;
+  else
+    parent_->write_entry_locked(index_, n);
+}
+
+Entry File::read_entry_locked(std::uint32_t index) {
+  Entry d = entry_locked();
+  if (!d.is_dir()) throw Error(Errc::Invalid, "not a directory stream");
+  Shape sh(d);
+  if (dir_size_for(index + 1ull, sh) > d.size) return Entry{};  // past the end: a free slot
+  ReadPath p = walk_read(tree_->cache, d, index / sh.per_dir_block());
+  return unpack_at(*p.leaf, index % sh.per_dir_block() * kEntrySize);
+}
+
+void File::write_entry_locked(std::uint32_t index, const Entry& e) {
+  Entry d = entry_locked();
+  if (!d.is_dir()) throw Error(Errc::Invalid, "not a directory stream");
+  Shape sh(d);
+  auto path = walk_write(tree_->cache, d, index / sh.per_dir_block(), false);
+  pack_at(*path.back(), index % sh.per_dir_block() * kEntrySize, e);
+  d.size = std::max(d.size, dir_size_for(index + 1ull, sh));
+  set_entry_locked(d);
+}
+
+std::uint32_t File::entry_count_locked() {
+  Entry d = entry_locked();
+  if (!d.is_dir()) throw Error(Errc::Invalid, "not a directory stream");
+  Shape sh(d);
+  std::uint64_t n = d.size / sh.dsize * sh.per_dir_block() + d.size % sh.dsize / kEntrySize;
+  return static_cast<std::uint32_t>(std::min<std::uint64_t>(n, UINT32_MAX));
+}
+
+std::shared_ptr<File> File::open(std::uint32_t index) {
+  std::shared_lock lock(tree_->mu);
+  Entry e = read_entry_locked(index);
+  if (!e.active()) throw Error(Errc::NotFound, "stream slot " + std::to_string(index) + " is not in use");
+  return std::shared_ptr<File>(new File(tree_, shared_from_this(), index, e.gen));
+}
+
+std::shared_ptr<File> File::create(std::uint32_t psize, std::uint32_t dsize, bool dir) {
+  if (psize < 256 || dsize < 256) throw Error(Errc::Invalid, "block sizes must be at least 256");
+  std::unique_lock lock(tree_->mu);
+  std::uint32_t n = entry_count_locked(), k = 0;
+  Entry old;
+  for (; k < n; k++) {
+    old = read_entry_locked(k);
+    if (!old.active()) break;
+  }
+  if (k == n) old = Entry{};
+  Entry e;
+  e.gen = old.gen;
+  e.psize = psize;
+  e.dsize = dsize;
+  e.type = dir ? kDirType : kDataType;
+  e.flags = kEntryActive;
+  write_entry_locked(k, e);
+  return std::shared_ptr<File>(new File(tree_, shared_from_this(), k, e.gen));
+}
+
+void File::remove() {
+  std::unique_lock lock(tree_->mu);
+  if (!parent_) throw Error(Errc::Invalid, "cannot remove a root stream");
+  Entry e = entry_locked();
+  free_subtree(tree_->cache, e.score, e.type, Shape(e));
+  Entry dead;
+  dead.gen = e.gen + 1;
+  dead.score = Score::zero();
+  parent_->write_entry_locked(index_, dead);
+  removed_ = true;
+}
+
+std::uint32_t File::entry_count() {
+  std::shared_lock lock(tree_->mu);
+  return entry_count_locked();
+}
+
+Entry File::entry() {
+  std::shared_lock lock(tree_->mu);
+  return entry_locked();
+}
+
+std::uint64_t File::size() { return entry().size; }
+
+std::size_t File::read(std::uint64_t offset, std::span<std::uint8_t> out) {
+  std::shared_lock lock(tree_->mu);
+  return read_locked(offset, out);
+}
+
+std::size_t File::read_locked(std::uint64_t offset, std::span<std::uint8_t> out) {
+  Entry e = entry_locked();
+  if (offset >= e.size) return 0;
+  Shape sh(e);
+  Cache& c = tree_->cache;
+  std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), e.size - offset));
+  const std::uint64_t last_bn = (e.size - 1) / sh.dsize;
+  const unsigned ra = c.readahead();
+  for (std::size_t done = 0; done < n;) {
+    std::uint64_t pos = offset + done, bn = pos / sh.dsize;
+    std::size_t within = pos % sh.dsize, chunk = std::min<std::size_t>(sh.dsize - within, n - done);
+    ReadPath p = walk_read(c, e, bn);
+    std::memcpy(out.data() + done, p.leaf->data.data() + within, chunk);
+    // Every ra/2 blocks, ask for the next ra that share this pointer block.
+    if (ra > 1 && p.parent && bn % (ra / 2) == 0) {
+      for (std::size_t i = p.index + 1; i < sh.per() && i <= p.index + ra && bn + (i - p.index) <= last_bn; i++)
+        c.prefetch(p.parent->pointer(i), sh.type(0), sh.dsize);
+    }
+    done += chunk;
+  }
+  return n;
+}
+
+void File::write(std::uint64_t offset, std::span<const std::uint8_t> data) {
+  std::unique_lock lock(tree_->mu);
+  write_locked(offset, data);
+  if (tree_->cache.over_high_water()) {
+    try {
+      flush_locked();  // keeps memory bounded; the data stays local if it fails
+    } catch (const Error&) {
+    }
+  }
+}
+
+void File::write_locked(std::uint64_t offset, std::span<const std::uint8_t> data) {
+  if (data.empty()) return;
+  if (offset > kMaxStreamSize || data.size() > kMaxStreamSize - offset)
+    throw Error(Errc::TooBig, "write past the largest stream size (2^48-1 bytes)");
+  Entry e = entry_locked();
+  Shape sh(e);
+  for (std::size_t done = 0; done < data.size();) {
+    std::uint64_t pos = offset + done, bn = pos / sh.dsize;
+    std::size_t within = pos % sh.dsize, chunk = std::min<std::size_t>(sh.dsize - within, data.size() - done);
+    bool fresh = within == 0 && (chunk == sh.dsize || pos + chunk >= e.size);
+    auto path = walk_write(tree_->cache, e, bn, fresh);
+    std::memcpy(path.back()->data.data() + within, data.data() + done, chunk);
+    done += chunk;
+  }
+  e.size = std::max<std::uint64_t>(e.size, offset + data.size());
+  set_entry_locked(e);
+}
+
+void File::set_size(std::uint64_t size) {
+  std::unique_lock lock(tree_->mu);
+  set_size_locked(size);
+}
+
+void File::set_size_locked(std::uint64_t size) {
+  if (size > kMaxStreamSize) throw Error(Errc::TooBig, "size past the largest stream size (2^48-1 bytes)");
+  Entry e = entry_locked();
+  if (size == e.size) return;
+  Shape sh(e);
+  Cache& c = tree_->cache;
+  if (size > e.size) {  // the bytes past the old end are zero already
+    while (sh.capacity(e.depth()) < (size + sh.dsize - 1) / sh.dsize) grow(c, e);
+    e.size = size;
+    set_entry_locked(e);
+    return;
+  }
+  if (size == 0) {
+    free_subtree(c, e.score, e.type, sh);
+    e.score = Score::zero();
+    e.type = sh.type(0);
+    e.size = 0;
+    set_entry_locked(e);
+    return;
+  }
+  // Zero everything from `size` on along the path to the new last block...
+  std::uint64_t last = (size - 1) / sh.dsize;
+  auto path = walk_write(c, e, last, false);
+  for (int level = e.depth(); level > 0; level--) {
+    Block& b = *path[static_cast<std::size_t>(e.depth() - level)];
+    for (std::size_t i = sh.digit(last, level) + 1; i < sh.per(); i++) {
+      Score s = b.pointer(i);
+      if (s.is_zero()) continue;
+      free_subtree(c, s, sh.type(level - 1), sh);
+      b.set_pointer(i, Score::zero());
+    }
+  }
+  std::size_t keep = static_cast<std::size_t>(size - last * sh.dsize);
+  std::memset(path.back()->data.data() + keep, 0, sh.dsize - keep);
+  // ...then drop levels the smaller size does not need.
+  for (int want = depth_for_size(size, sh.psize, sh.dsize); e.depth() > want;) {
+    BlockPtr top = load(c, e.score, e.type, sh.psize);
+    Score first = top->pointer(0);
+    if (top->is_local()) c.free_local(top->score.local_addr());
+    e.score = first;
+    e.type--;
+  }
+  e.size = size;
+  set_entry_locked(e);
+}
+
+Entry File::flush() {
+  std::unique_lock lock(tree_->mu);
+  return flush_locked();
+}
+
+Entry File::flush_locked() {
+  Entry e = entry_locked();
+  if (!e.score.is_local()) return e;
+  Cache& c = tree_->cache;
+  std::vector<Written> written;
+  e.score = write_all(c, [&] { return flush_tree(c, e.score, e.type, Shape(e), written); });
+  promote_all(c, written);
+  set_entry_locked(e);
+  return entry_locked();
+}
+
+void File::flush_before(std::uint64_t offset) {
+  std::unique_lock lock(tree_->mu);
+  Entry e = entry_locked();
+  if (e.depth() == 0 || !e.score.is_local()) return;
+  Shape sh(e);
+  Cache& c = tree_->cache;
+  const std::uint64_t limit = offset / sh.dsize;  // data blocks wholly before offset
+  struct Change {
+    BlockPtr block;
+    std::size_t index;
+    Score score;
+  };
+  std::vector<Change> changes;
+  std::vector<Written> written;
+  // Visits a local pointer block covering data blocks [first, ...).
+  auto visit = [&](auto& self, const BlockPtr& b, int level, std::uint64_t first) -> void {
+    std::uint64_t span = sh.capacity(level - 1);
+    for (std::size_t i = 0; i < sh.per() && first + i * span < limit; i++) {
+      Score s = b->pointer(i);
+      if (!s.is_local()) continue;
+      std::uint64_t start = first + i * span;
+      if (start + span <= limit)
+        changes.push_back({b, i, flush_tree(c, s, sh.type(level - 1), sh, written)});
+      else if (level > 1)
+        self(self, load(c, s, sh.type(level - 1), sh.psize), level - 1, start);
+    }
+  };
+  write_all(c, [&] {
+    visit(visit, load(c, e.score, e.type, sh.psize), e.depth(), 0);
+    return 0;
+  });
+  for (auto& ch : changes) ch.block->set_pointer(ch.index, ch.score);
+  promote_all(c, written);
+}
+
+Score File::block_score(std::uint64_t bn) {
+  std::shared_lock lock(tree_->mu);
+  Entry e = entry_locked();
+  Shape sh(e);
+  if (bn >= sh.capacity(e.depth())) return Score::zero();
+  if (e.depth() == 0) return e.score;
+  ReadPath p = walk_read(tree_->cache, e, bn);
+  return p.parent->pointer(p.index);
+}
+
+}  // namespace vt

@@ -1,0 +1,392 @@
+// Cache and File: a randomized model test against byte arrays, tree shapes,
+// classic scores, failure mid-flush, memory bounds, concurrency.
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "fixtures.h"
+#include "vt/cache.h"
+#include "vt/error.h"
+#include "vt/file.h"
+#include "vt/memstore.h"
+#include "vt/zero.h"
+
+using namespace vt;
+
+namespace {
+
+Bytes random_bytes(std::size_t n, std::uint32_t seed) {
+  Bytes b(n);
+  std::minstd_rand rng(seed);
+  for (auto& c : b) c = static_cast<std::uint8_t>(rng());
+  return b;
+}
+
+Bytes read_all(File& f) {
+  Bytes out(f.size());
+  EXPECT_EQ(f.read(0, out), out.size());
+  return out;
+}
+
+// A store whose puts can be made to fail, like a server that went away.
+class FlakyStore : public MemStore {
+ public:
+  std::atomic<bool> down{false};
+  std::atomic<int> puts{0};
+  Score put(WireType t, std::span<const std::uint8_t> d) override {
+    if (down) throw Error(Errc::Closed, "server went away");
+    puts++;
+    return MemStore::put(t, d);
+  }
+  Bytes get(const Score& s, WireType t) override {
+    if (down) throw Error(Errc::Closed, "server went away");
+    return MemStore::get(s, t);
+  }
+};
+
+// Keeps nothing: for writing more data than memory holds.
+class SinkStore : public BlockStore {
+ public:
+  Bytes get(const Score& s, WireType) override {
+    if (s.is_zero()) return {};
+    throw Error(Errc::NotFound, "sink keeps nothing");
+  }
+  Score put(WireType, std::span<const std::uint8_t> d) override { return Score::of(d); }
+  bool has(const Score& s, WireType) override { return s.is_zero(); }
+  void sync() override {}
+};
+
+}  // namespace
+
+TEST(File, SmallWritesReadBack) {
+  MemStore store;
+  Cache cache(store);
+  auto f = File::create_root(cache, 8160, 8192, false);
+  std::string hello = "hello, venti";
+  f->write(0, {reinterpret_cast<const std::uint8_t*>(hello.data()), hello.size()});
+  EXPECT_EQ(f->size(), hello.size());
+  Bytes out(100);
+  ASSERT_EQ(f->read(0, out), hello.size());
+  EXPECT_EQ(std::string(out.begin(), out.begin() + 12), hello);
+  EXPECT_EQ(f->read(5, std::span(out).first(3)), 3u);
+  EXPECT_EQ(std::string(out.begin(), out.begin() + 3), ", v");
+  EXPECT_EQ(f->read(100, out), 0u);
+  Entry e = f->flush();
+  EXPECT_FALSE(e.score.is_local());
+  EXPECT_EQ(e.score, Score::of({reinterpret_cast<const std::uint8_t*>(hello.data()), hello.size()}));
+  EXPECT_EQ(e.depth(), 0);
+  EXPECT_EQ(cache.dirty_bytes(), 0u);
+}
+
+TEST(File, ZeroFilesHaveTheZeroScore) {
+  MemStore store;
+  Cache cache(store);
+  for (std::uint64_t n : {0ull, 1ull, 8192ull, 50000ull, 5000000ull}) {
+    auto f = File::create_root(cache, 8160, 8192, false);
+    Bytes zeros(n);
+    f->write(0, zeros);
+    Entry e = f->flush();
+    EXPECT_EQ(e.score, Score::zero()) << n;
+    EXPECT_EQ(e.size, n);
+    EXPECT_EQ(e.depth(), depth_for_size(n, 8160, 8192)) << n;
+  }
+  EXPECT_EQ(store.block_count(), 0u);  // nothing was ever stored
+}
+
+TEST(File, SparseFilesCostNothing) {
+  MemStore store;
+  Cache cache(store);
+  auto f = File::create_root(cache, 8160, 8192, false);
+  f->set_size(1ull << 40);  // a terabyte of hole
+  Bytes b = random_bytes(100, 1);
+  f->write((1ull << 40) - 100, b);
+  f->flush();
+  EXPECT_LE(store.block_count(), 6u);  // the data block and one pointer block per level
+  Bytes out(100);
+  EXPECT_EQ(f->read((1ull << 40) - 100, out), 100u);
+  EXPECT_EQ(out, b);
+  EXPECT_EQ(f->read(12345678, out), 100u);
+  EXPECT_EQ(out, Bytes(100, 0));
+}
+
+TEST(File, BoundarySizes) {
+  MemStore store;
+  Cache cache(store);
+  for (std::size_t n : {1ul, 8191ul, 8192ul, 8193ul, 8192ul * 408, 8192ul * 408 + 1}) {
+    Bytes b = random_bytes(n, static_cast<std::uint32_t>(n));
+    auto f = File::create_root(cache, 8160, 8192, false);
+    f->write(0, b);
+    Entry e = f->flush();
+    EXPECT_EQ(e.depth(), depth_for_size(n, 8160, 8192)) << n;
+    Cache fresh(store);
+    auto g = File::open_root(fresh, e);
+    EXPECT_EQ(read_all(*g), b) << n;
+  }
+}
+
+TEST(File, DeepTreesGrowAndShrink) {
+  MemStore store;
+  Cache cache(store);
+  // psize 260 holds 13 scores; 256-byte data blocks: depth 4 past 13^3 blocks.
+  auto f = File::create_root(cache, 260, 256, false);
+  Bytes b = random_bytes(256 * 2300, 7);
+  f->write(0, b);
+  EXPECT_EQ(f->entry().depth(), 4);
+  Entry e = f->flush();
+  EXPECT_EQ(e.depth(), 4);
+  Cache fresh(store);
+  EXPECT_EQ(read_all(*File::open_root(fresh, e)), b);
+
+  f->set_size(1000);
+  EXPECT_EQ(f->entry().depth(), 1);
+  b.resize(1000);
+  EXPECT_EQ(read_all(*f), b);
+  f->set_size(256 * 200);  // grows again: the old tail must read as zeros
+  b.resize(256 * 200, 0);
+  EXPECT_EQ(read_all(*f), b);
+  Entry e2 = f->flush();
+  // Same bytes, same blocks: the score equals that of a file written fresh.
+  auto g = File::create_root(cache, 260, 256, false);
+  g->write(0, b);
+  EXPECT_EQ(g->flush().score, e2.score);
+}
+
+TEST(File, DirectoryStreamsCreateOpenRemove) {
+  MemStore store;
+  Cache cache(store);
+  auto root = File::create_root(cache, 8160, 8192, true);
+  std::vector<std::shared_ptr<File>> kids;
+  for (int i = 0; i < 300; i++) {  // several dir blocks (204 entries each)
+    kids.push_back(root->create(8160, 8192, i % 3 == 0));
+    EXPECT_EQ(kids.back()->index(), static_cast<std::uint32_t>(i));
+    Bytes b = random_bytes(100 + i, i);
+    if (!kids.back()->entry().is_dir()) kids.back()->write(0, b);
+  }
+  EXPECT_EQ(root->entry_count(), 300u);
+  Entry before = kids[10]->entry();
+  kids[10]->remove();
+  EXPECT_THROW(kids[10]->size(), Error);
+  EXPECT_THROW(root->open(10), Error);
+  auto reused = root->create(8160, 8192, false);
+  EXPECT_EQ(reused->index(), 10u);
+  EXPECT_EQ(reused->entry().gen, before.gen + 1);
+  EXPECT_EQ(reused->size(), 0u);
+
+  Entry re = root->flush();
+  Cache fresh(store);
+  auto r2 = File::open_root(fresh, re);
+  EXPECT_EQ(r2->entry_count(), 300u);
+  for (int i : {0, 1, 2, 150, 299}) {
+    auto k = r2->open(static_cast<std::uint32_t>(i));
+    if (!k->entry().is_dir()) {
+      EXPECT_EQ(read_all(*k), random_bytes(100 + i, i)) << i;
+    }
+  }
+}
+
+TEST(File, StaleHandleToAReusedSlotFails) {
+  MemStore store;
+  Cache cache(store);
+  auto root = File::create_root(cache, 8160, 8192, true);
+  auto a = root->create(8160, 8192, false);
+  auto stale = root->open(0);
+  a->remove();
+  auto b = root->create(8160, 8192, false);
+  ASSERT_EQ(b->index(), 0u);
+  EXPECT_THROW(stale->write(0, Bytes(10, 1)), Error);
+}
+
+TEST(File, ModelTest) {
+  MemStore store;
+  auto cache = std::make_unique<Cache>(store, CacheOptions{.budget = 4 << 20});
+  auto root = File::create_root(*cache, 1020, 1024, true);  // small blocks: deep trees
+  constexpr int kStreams = 6;
+  std::vector<std::shared_ptr<File>> files;
+  std::vector<Bytes> model(kStreams);
+  for (int i = 0; i < kStreams; i++) files.push_back(root->create(i % 2 ? 1020 : 260, i % 2 ? 1024 : 512, false));
+  std::mt19937 rng(12345);
+  auto pick = [&](std::uint64_t n) { return std::uniform_int_distribution<std::uint64_t>(0, n)(rng); };
+  for (int op = 0; op < 4000; op++) {
+    int i = static_cast<int>(pick(kStreams - 1));
+    File& f = *files[i];
+    Bytes& m = model[i];
+    switch (pick(9)) {
+      case 0:
+      case 1:
+      case 2: {  // write somewhere near the data
+        std::uint64_t off = pick(m.size() + 3000);
+        Bytes b = random_bytes(pick(5000), static_cast<std::uint32_t>(op));
+        f.write(off, b);
+        if (off + b.size() > m.size()) m.resize(off + b.size(), 0);
+        std::copy(b.begin(), b.end(), m.begin() + static_cast<std::ptrdiff_t>(off));
+        break;
+      }
+      case 3: {  // truncate
+        std::uint64_t n = pick(m.size());
+        f.set_size(n);
+        m.resize(n);
+        break;
+      }
+      case 4: {  // extend with a hole
+        std::uint64_t n = m.size() + pick(100000);
+        f.set_size(n);
+        m.resize(n, 0);
+        break;
+      }
+      case 5:
+      case 6:
+      case 7: {  // read a range
+        std::uint64_t off = pick(m.size() + 10);
+        Bytes out(pick(6000));
+        std::size_t got = f.read(off, out);
+        std::size_t want = off >= m.size() ? 0 : std::min<std::size_t>(out.size(), m.size() - off);
+        ASSERT_EQ(got, want) << "op " << op;
+        ASSERT_TRUE(std::equal(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(got), m.begin() + static_cast<std::ptrdiff_t>(std::min<std::uint64_t>(off, m.size()))))
+            << "op " << op;
+        break;
+      }
+      case 8: f.flush(); break;
+      case 9: {  // flush everything, reopen through a fresh cache, compare
+        Entry re = root->flush();
+        EXPECT_EQ(cache->dirty_bytes(), 0u);
+        files.clear();
+        root.reset();
+        cache = std::make_unique<Cache>(store, CacheOptions{.budget = 4 << 20});
+        root = File::open_root(*cache, re);
+        for (int k = 0; k < kStreams; k++) {
+          files.push_back(root->open(static_cast<std::uint32_t>(k)));
+          ASSERT_EQ(read_all(*files[k]), model[k]) << "stream " << k << " after op " << op;
+        }
+        break;
+      }
+    }
+  }
+}
+
+TEST(File, ClassicFixtureScoresAreReproduced) {
+  for (std::string name : {"classic-small", "classic-deep"}) {
+    MemStore store;
+    test::load_fixture(name, store);
+    Cache cache(store);
+    int checked = 0;
+    for (const auto& f : std::filesystem::directory_iterator(test::fixture_dir(name) + "/blocks")) {
+      if (f.path().extension() != ".2") continue;
+      std::ifstream in(f.path(), std::ios::binary);
+      Bytes dir((std::istreambuf_iterator<char>(in)), {});
+      zero_extend(kWireDir, dir, (dir.size() + kEntrySize - 1) / kEntrySize * kEntrySize);
+      for (std::size_t off = 0; off + kEntrySize <= dir.size(); off += kEntrySize) {
+        Entry e = Entry::unpack(std::span(dir).subspan(off).first<kEntrySize>());
+        if (!e.active()) continue;
+        // Rewrite the stream's bytes into a new tree: same bytes, same score.
+        Bytes data = read_all(*File::open_root(cache, e));
+        MemStore other;
+        Cache c2(other);
+        auto copy = File::create_root(c2, e.psize, e.dsize, e.is_dir());
+        copy->write(0, data);
+        Entry re = copy->flush();
+        EXPECT_EQ(re.score, e.score) << name << " " << f.path().filename() << " entry " << off / kEntrySize;
+        EXPECT_EQ(re.depth(), e.depth());
+        checked++;
+      }
+    }
+    EXPECT_GT(checked, 5) << name;
+  }
+}
+
+TEST(File, FailedFlushKeepsLocalBlocksAndRetrySucceeds) {
+  FlakyStore store;
+  Cache cache(store);
+  auto root = File::create_root(cache, 8160, 8192, true);
+  auto f = root->create(8160, 8192, false);
+  Bytes b = random_bytes(500000, 3);
+  f->write(0, b);
+  std::size_t dirty = cache.dirty_bytes();
+  store.down = true;
+  EXPECT_THROW(root->flush(), Error);
+  EXPECT_EQ(cache.dirty_bytes(), dirty);
+  EXPECT_TRUE(root->entry().score.is_local());
+  EXPECT_EQ(read_all(*f), b);
+  store.down = false;
+  Entry e = root->flush();
+  EXPECT_FALSE(e.score.is_local());
+  Cache fresh(store);
+  EXPECT_EQ(read_all(*File::open_root(fresh, e)->open(0)), b);
+}
+
+TEST(File, MemoryIsBoundedWhateverTheFileSize) {
+  // In a child process, so its peak RSS is this workload's alone.
+  constexpr std::size_t kBudget = 32 << 20;
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    SinkStore store;
+    Cache cache(store, CacheOptions{.budget = kBudget});
+    auto f = File::create_root(cache, 8160, 8192, false);
+    Bytes chunk = random_bytes(1 << 20, 9);
+    rusage before;
+    getrusage(RUSAGE_SELF, &before);
+    for (int i = 0; i < 2048; i++) {  // 2 GiB
+      chunk[0] = static_cast<std::uint8_t>(i);
+      chunk[8192] = static_cast<std::uint8_t>(i >> 8);
+      f->write(std::uint64_t(i) << 20, chunk);
+    }
+    Entry e = f->flush();
+    rusage after;
+    getrusage(RUSAGE_SELF, &after);
+    bool ok = e.size == (2ull << 30) && after.ru_maxrss - before.ru_maxrss < long(kBudget / 1024 + 16 * 1024);
+    if (!ok) fprintf(stderr, "size %llu, peak RSS grew by %ld KiB\n", (unsigned long long)e.size, after.ru_maxrss - before.ru_maxrss);
+    _exit(ok ? 0 : 1);
+  }
+  int status;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+TEST(FileConcurrency, ThreadsOnSharedAndSeparateStreams) {
+  MemStore store;
+  Cache cache(store, CacheOptions{.budget = 2 << 20});
+  auto root = File::create_root(cache, 8160, 8192, true);
+  auto shared = root->create(8160, 8192, false);
+  std::vector<std::shared_ptr<File>> own;
+  for (int t = 0; t < 4; t++) own.push_back(root->create(8160, 8192, false));
+  constexpr std::size_t kRegion = 200000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; t++) {
+    threads.emplace_back([&, t] {
+      Bytes mine = random_bytes(kRegion, t);
+      for (int round = 0; round < 5; round++) {
+        if (t < 4) {  // disjoint regions of one stream
+          shared->write(std::uint64_t(t) * kRegion, mine);
+          Bytes out(kRegion);
+          shared->read(std::uint64_t(t) * kRegion, out);
+          EXPECT_EQ(out, mine);
+        } else {  // a stream each, with flushes
+          File& f = *own[t - 4];
+          f.write(0, mine);
+          f.set_size(kRegion / 2 + round);
+          f.write(kRegion / 2, Bytes(mine.begin() + kRegion / 2, mine.end()));
+          EXPECT_EQ(read_all(f), mine);
+          if (round % 2) f.flush();
+        }
+        if (t == 0 && round == 2) root->flush();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  Entry e = root->flush();
+  Cache fresh(store);
+  auto r = File::open_root(fresh, e);
+  for (int t = 0; t < 4; t++) {
+    Bytes out(kRegion);
+    r->open(0)->read(std::uint64_t(t) * kRegion, out);
+    EXPECT_EQ(out, random_bytes(kRegion, t));
+    EXPECT_EQ(read_all(*r->open(std::uint32_t(t + 1))), random_bytes(kRegion, t + 4));
+  }
+}
