@@ -7,11 +7,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
 #include <chrono>
+#include <cstring>
+#include <stdexcept>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include <deque>
+#include <future>
+
+#include "vt/client.h"
 #include "vt/score.h"
 #include "vt/types.h"
 
@@ -43,6 +51,33 @@ inline double sha1_rate(std::size_t block = 8192, std::size_t total = std::size_
   double s = seconds_since(t0);
   if (sink == 42) fmt::print("");  // keeps the loop from being optimised away
   return total / s / 1e6;
+}
+
+constexpr std::size_t kBlock = 8192;
+
+// Raw pipelined block writes (new or duplicate) and a sync, in MB/s.
+inline double write_blocks(Client& c, const std::vector<Bytes>& blocks, const std::vector<Score>& scores) {
+  auto t0 = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < blocks.size(); i++) c.put_async(kWireData, blocks[i], scores[i]);
+  c.sync();
+  return blocks.size() * kBlock / seconds_since(t0) / 1e6;
+}
+
+// Raw pipelined block reads, 256 in flight, in MB/s.
+inline double read_blocks(Client& c, const std::vector<Score>& scores) {
+  auto t0 = std::chrono::steady_clock::now();
+  std::deque<std::future<Bytes>> window;
+  std::size_t bytes = 0;
+  for (const auto& s : scores) {
+    if (window.size() >= 256) {
+      bytes += window.front().get().size();
+      window.pop_front();
+    }
+    window.push_back(c.get_async(s, kWireData));
+  }
+  for (auto& f : window) bytes += f.get().size();
+  if (bytes != scores.size() * kBlock) throw std::runtime_error("short read");
+  return bytes / seconds_since(t0) / 1e6;
 }
 
 // A vtd child process on a free port.

@@ -17,35 +17,6 @@
 using namespace vt;
 using namespace vt::bench;
 
-namespace {
-
-constexpr std::size_t kBlock = 8192;
-
-double write_all(Client& c, const std::vector<Bytes>& blocks, const std::vector<Score>& scores) {
-  auto t0 = std::chrono::steady_clock::now();
-  for (std::size_t i = 0; i < blocks.size(); i++) c.put_async(kWireData, blocks[i], scores[i]);
-  c.sync();
-  return blocks.size() * kBlock / seconds_since(t0) / 1e6;
-}
-
-double read_all(Client& c, const std::vector<Score>& scores) {
-  auto t0 = std::chrono::steady_clock::now();
-  std::deque<std::future<Bytes>> window;
-  std::size_t bytes = 0;
-  for (const auto& s : scores) {
-    if (window.size() >= 256) {
-      bytes += window.front().get().size();
-      window.pop_front();
-    }
-    window.push_back(c.get_async(s, kWireData));
-  }
-  for (auto& f : window) bytes += f.get().size();
-  if (bytes != scores.size() * kBlock) throw std::runtime_error("short read");
-  return bytes / seconds_since(t0) / 1e6;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   std::size_t mib = 256;
   std::string store = "";
@@ -75,9 +46,9 @@ int main(int argc, char** argv) {
   {
     VtdProcess vtd(argv[optind], store);
     auto c = Client::connect(vtd.address());
-    w_new = write_all(*c, blocks, scores);
-    w_dup = write_all(*c, blocks, scores);
-    r_warm = read_all(*c, scores);  // just written: in the page cache
+    w_new = write_blocks(*c, blocks, scores);
+    w_dup = write_blocks(*c, blocks, scores);
+    r_warm = read_blocks(*c, scores);  // just written: in the page cache
   }
   double sha1_after = sha1_rate();
   fs::remove_all(store);
