@@ -277,7 +277,22 @@ std::shared_ptr<File> File::open(std::uint32_t index) {
 
 std::shared_ptr<File> File::create(std::uint32_t psize, std::uint32_t dsize, bool dir) {
   if (psize < 256 || dsize < 256) throw Error(Errc::Invalid, "block sizes must be at least 256");
+  Entry e;
+  e.psize = psize;
+  e.dsize = dsize;
+  e.type = dir ? kDirType : kDataType;
+  e.flags = kEntryActive;
   std::unique_lock lock(tree_->mu);
+  return create_locked(e);
+}
+
+std::shared_ptr<File> File::adopt(const Entry& entry) {
+  if (!entry.active()) throw Error(Errc::Invalid, "cannot adopt an inactive stream");
+  std::unique_lock lock(tree_->mu);
+  return create_locked(entry);
+}
+
+std::shared_ptr<File> File::create_locked(const Entry& entry) {
   std::uint32_t n = entry_count_locked(), k = 0;
   Entry old;
   for (; k < n; k++) {
@@ -285,21 +300,26 @@ std::shared_ptr<File> File::create(std::uint32_t psize, std::uint32_t dsize, boo
     if (!old.active()) break;
   }
   if (k == n) old = Entry{};
-  Entry e;
+  Entry e = entry;
   e.gen = old.gen;
-  e.psize = psize;
-  e.dsize = dsize;
-  e.type = dir ? kDirType : kDataType;
-  e.flags = kEntryActive;
   write_entry_locked(k, e);
   return std::shared_ptr<File>(new File(tree_, shared_from_this(), k, e.gen));
 }
 
 void File::remove() {
   std::unique_lock lock(tree_->mu);
+  free_slot_locked(true);
+}
+
+void File::release() {
+  std::unique_lock lock(tree_->mu);
+  free_slot_locked(false);
+}
+
+void File::free_slot_locked(bool free_blocks) {
   if (!parent_) throw Error(Errc::Invalid, "cannot remove a root stream");
   Entry e = entry_locked();
-  free_subtree(tree_->cache, e.score, e.type, Shape(e));
+  if (free_blocks) free_subtree(tree_->cache, e.score, e.type, Shape(e));
   Entry dead;
   dead.gen = e.gen + 1;
   dead.score = Score::zero();

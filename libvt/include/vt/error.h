@@ -16,6 +16,10 @@ enum class Errc {
   Closed,    // the connection is gone
   ReadOnly,  // a write to a read-only store
   TooBig,    // a block larger than allowed
+  Exists,    // a name that is already taken
+  NotEmpty,  // a directory that still has entries
+  NotDir,    // a directory was expected
+  IsDir,     // a directory where a file was expected
 };
 
 class Error : public std::runtime_error {

@@ -26,8 +26,13 @@ class File : public std::enable_shared_from_this<File> {
   // for an inactive slot; create() takes the first free slot.
   std::shared_ptr<File> open(std::uint32_t index);
   std::shared_ptr<File> create(std::uint32_t psize, std::uint32_t dsize, bool dir);
+  // A new child slot holding an existing stream (moving it between
+  // directories of one tree); the slot's own gen is kept.
+  std::shared_ptr<File> adopt(const Entry& entry);
   // Frees this file's slot (bumping its gen) and its unwritten blocks.
   void remove();
+  // Frees the slot but not the blocks: the stream lives on elsewhere (adopt).
+  void release();
   // Slots in a directory stream (active or not).
   std::uint32_t entry_count();
 
@@ -69,6 +74,8 @@ class File : public std::enable_shared_from_this<File> {
   void write_locked(std::uint64_t offset, std::span<const std::uint8_t> data);
   void set_size_locked(std::uint64_t size);
   Entry flush_locked();
+  std::shared_ptr<File> create_locked(const Entry& e);
+  void free_slot_locked(bool free_blocks);
   void check_live() const;
 
   std::shared_ptr<Tree> tree_;

@@ -1,0 +1,80 @@
+// VacFs: a vac archive as a tree of files and directories (FORMATS.md §8),
+// read and changed in place, copy-on-write. The API the FUSE daemon and the
+// vt tools use. Thread-safe.
+//
+// Each directory's entries are loaded once into an in-memory name index;
+// its meta stream is rewritten (sorted, magic 0x5656fc7a) only when it
+// changed, at sync().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "vt/cache.h"
+#include "vt/direntry.h"
+#include "vt/file.h"
+#include "vt/root.h"
+
+namespace vt {
+
+class VacFs {
+ public:
+  struct Node;
+  using NodePtr = std::shared_ptr<Node>;
+
+  // Opens the archive a VtRoot names (including fossil's extra level).
+  // Throws Error(NotFound) for an unknown score, Error(Corrupt) for a root
+  // that is not a vac archive.
+  static std::unique_ptr<VacFs> open(Cache& cache, const Score& root);
+  // A new, empty archive (nothing is written until sync()).
+  static std::unique_ptr<VacFs> create(Cache& cache, std::uint32_t blocksize = 8192, const std::string& name = "");
+  ~VacFs();
+
+  NodePtr root();
+  // The score of the archive as last opened or synced (zero for a new one).
+  Score score() const;
+  std::uint32_t blocksize() const;
+
+  DirEntry stat(const NodePtr& node);
+  std::uint64_t size(const NodePtr& node);
+  // nullptr when absent. Throws Error(Invalid) when `dir` is not a directory.
+  NodePtr lookup(const NodePtr& dir, const std::string& name);
+  // The entries of a directory, sorted by name.
+  std::vector<DirEntry> list(const NodePtr& dir);
+  std::size_t read(const NodePtr& file, std::uint64_t offset, std::span<std::uint8_t> out);
+  std::string readlink(const NodePtr& link);
+  NodePtr parent(const NodePtr& node);
+
+  // Creates a file, directory (kModeDir), symlink (kModeLink, `target`),
+  // fifo (kModeNamedPipe) or device (kModeDevice, posix.rdev) named
+  // meta.elem. Stream slots and qid are assigned here. Throws Error(Invalid)
+  // if the name exists.
+  NodePtr create(const NodePtr& dir, DirEntry meta, const std::string& target = "");
+  void write(const NodePtr& file, std::uint64_t offset, std::span<const std::uint8_t> data);
+  void truncate(const NodePtr& file, std::uint64_t size);
+  // Replaces the metadata a user can change: mode bits below the type,
+  // owners, times, xattrs. The name, slots and qid stay.
+  void set_meta(const NodePtr& node, const DirEntry& meta);
+  // Removes a name; a directory must be empty (Error(Invalid) otherwise).
+  // Open nodes stay readable until released.
+  void remove(const NodePtr& dir, const std::string& name);
+  enum class RenameMode { Replace, NoReplace, Exchange };
+  void rename(const NodePtr& from_dir, const std::string& from, const NodePtr& to_dir, const std::string& to,
+              RenameMode mode = RenameMode::Replace);
+
+  // Writes everything changed, a new VtRoot whose prev is the last root, and
+  // syncs the store; returns the new score. With no changes since the last
+  // sync it returns the same score and writes nothing.
+  Score sync();
+
+ private:
+  VacFs() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vt

@@ -1,0 +1,467 @@
+#include "vt/vacfs.h"
+
+#include <algorithm>
+#include <ctime>
+#include <map>
+#include <set>
+
+#include "vt/error.h"
+#include "vt/message.h"
+#include "vt/metablock.h"
+
+namespace vt {
+
+struct VacFs::Node {
+  NodePtr parent;  // null for the root
+  DirEntry de;
+  std::shared_ptr<File> data;  // file contents, or a directory's dir stream; opened lazily
+  std::shared_ptr<File> meta;  // a directory's meta stream
+  bool loaded = false;         // children read from the meta stream
+  std::map<std::string, NodePtr> children;
+  bool removed = false;
+
+  // An unlinked node keeps its streams while open; they go with it.
+  ~Node() {
+    if (!removed) return;
+    try {
+      if (data) data->remove();
+      if (meta) meta->remove();
+    } catch (const Error&) {
+    }
+  }
+};
+
+namespace {
+
+constexpr std::uint64_t kMaxLinkSize = 65536;
+
+std::uint32_t pointer_size(std::uint32_t blocksize) { return blocksize / kScoreSize * kScoreSize; }
+
+std::uint32_t now() { return static_cast<std::uint32_t>(std::time(nullptr)); }
+
+}  // namespace
+
+struct VacFs::Impl {
+  explicit Impl(Cache& c) : cache(c) {}
+  Cache& cache;
+  std::mutex mu;
+  std::shared_ptr<File> top;       // the three-entry stream a VtRoot points at
+  std::shared_ptr<File> root_meta;  // entry 2: the root's own DirEntry
+  NodePtr root;
+  Root vtroot;
+  Score score = Score::zero();
+  std::uint64_t max_qid = 0;
+  bool changed = false;
+  std::set<NodePtr> dirty;  // directories whose meta stream must be rewritten
+
+  std::uint32_t bs() const { return vtroot.blocksize; }
+
+  void touch(const NodePtr& dir) {
+    dirty.insert(dir);
+    changed = true;
+  }
+
+  // Opens a node's streams from its parent's dir stream, checking gens.
+  void ensure_streams(Node& n) {
+    if (n.data) return;
+    Node& p = *n.parent;
+    ensure_streams(p);
+    auto open = [&](std::uint32_t slot, std::uint32_t gen, bool dir, const char* what) {
+      std::shared_ptr<File> f;
+      try {
+        f = p.data->open(slot);
+      } catch (const Error& e) {
+        throw Error(Errc::Corrupt, "'" + n.de.elem + "': " + what + " stream " + std::to_string(slot) + ": " + e.what());
+      }
+      Entry e = f->entry();
+      if (e.gen != gen) throw Error(Errc::Corrupt, "'" + n.de.elem + "': " + what + " stream gen " + std::to_string(e.gen) + ", want " + std::to_string(gen));
+      if (e.is_dir() != dir) throw Error(Errc::Corrupt, "'" + n.de.elem + "': " + what + " stream has the wrong type");
+      return f;
+    };
+    bool dir = n.de.is_dir();
+    auto d = open(n.de.entry, n.de.gen, dir, dir ? "directory" : "data");
+    if (dir) n.meta = open(n.de.mentry, n.de.mgen, false, "meta");
+    n.data = d;
+  }
+
+  void load(const NodePtr& n) {
+    if (!n->de.is_dir()) throw Error(Errc::NotDir, "'" + n->de.elem + "' is not a directory");
+    if (n->loaded) return;
+    ensure_streams(*n);
+    Entry me = n->meta->entry();
+    Bytes block(me.dsize);
+    std::map<std::string, NodePtr> kids;
+    for (std::uint64_t off = 0; off < me.size; off += me.dsize) {
+      std::fill(block.begin(), block.end(), 0);
+      n->meta->read(off, block);
+      MetaBlock mb = MetaBlock::parse(block);
+      for (std::size_t i = 0; i < mb.size(); i++) {
+        DirEntry de = mb.entry(i);
+        if (kids.contains(de.elem)) throw Error(Errc::Corrupt, "directory '" + n->de.elem + "' lists '" + de.elem + "' twice");
+        max_qid = std::max(max_qid, de.qid);
+        auto kid = std::make_shared<Node>();
+        kid->parent = n;
+        kid->de = std::move(de);
+        kids.emplace(kid->de.elem, kid);
+      }
+    }
+    n->children = std::move(kids);
+    n->loaded = true;
+  }
+
+  NodePtr child(const NodePtr& dir, const std::string& name) {
+    load(dir);
+    auto it = dir->children.find(name);
+    if (it == dir->children.end()) throw Error(Errc::NotFound, "no file '" + name + "'");
+    return it->second;
+  }
+
+  // Forgets stream handles below a directory whose dir stream moved.
+  static void reset_handles(Node& n) {
+    for (auto& [name, kid] : n.children) {
+      kid->data.reset();
+      kid->meta.reset();
+      reset_handles(*kid);
+    }
+  }
+
+  // Moves a node's streams into another directory's dir stream.
+  void move_streams(const NodePtr& n, const NodePtr& to) {
+    ensure_streams(*n);
+    ensure_streams(*to);
+    auto moved = to->data->adopt(n->data->entry());
+    n->data->release();
+    n->data = moved;
+    n->de.entry = moved->index();
+    n->de.gen = moved->entry().gen;
+    if (n->de.is_dir()) {
+      auto m = to->data->adopt(n->meta->entry());
+      n->meta->release();
+      n->meta = m;
+      n->de.mentry = m->index();
+      n->de.mgen = m->entry().gen;
+      reset_handles(*n);
+    }
+  }
+
+  void unlink(const NodePtr& dir, const NodePtr& n) {
+    if (n->de.is_dir()) {
+      load(n);
+      if (!n->children.empty()) throw Error(Errc::NotEmpty, "directory '" + n->de.elem + "' is not empty");
+    }
+    ensure_streams(*n);
+    dir->children.erase(n->de.elem);
+    dirty.erase(n);
+    n->removed = true;
+    touch(dir);
+  }
+
+  void rewrite_meta(const NodePtr& dir) {
+    ensure_streams(*dir);
+    std::vector<DirEntry> entries;
+    for (auto& [name, kid] : dir->children) entries.push_back(kid->de);
+    std::uint32_t dsize = dir->meta->entry().dsize;
+    auto blocks = MetaBlock::build(std::move(entries), dsize);
+    for (std::size_t i = 0; i < blocks.size(); i++) dir->meta->write(std::uint64_t(i) * dsize, blocks[i]);
+    dir->meta->set_size(std::uint64_t(blocks.size()) * dsize);
+  }
+
+  void write_root_meta() {
+    DirEntry de = root->de;
+    de.qid_space = std::pair<std::uint64_t, std::uint64_t>{0, max_qid};
+    auto blocks = MetaBlock::build({de}, bs());
+    root_meta->write(0, blocks.at(0));
+    root_meta->set_size(bs());
+  }
+};
+
+VacFs::~VacFs() = default;
+
+std::unique_ptr<VacFs> VacFs::open(Cache& cache, const Score& score) {
+  std::unique_ptr<VacFs> fs(new VacFs);
+  fs->impl_ = std::make_unique<Impl>(cache);
+  Impl& m = *fs->impl_;
+  Root r = Root::unpack(cache.global(score, kRootType, kRootSize)->data);
+  if (r.type != "vac") throw Error(Errc::Corrupt, "root " + score.hex() + " is a '" + r.type + "' archive, not vac");
+  m.vtroot = r;
+  m.score = score;
+  Entry te;
+  te.psize = std::min<std::uint32_t>(r.blocksize / kEntrySize * kEntrySize, 60000);
+  te.dsize = r.blocksize;
+  te.type = kDirType;
+  te.flags = kEntryActive;
+  te.size = 3 * kEntrySize;
+  te.score = r.score;
+  m.top = File::open_root(cache, te);
+  for (int level = 0;; level++) {  // fossil adds one level: entry 2 inactive
+    if (m.top->entry_count() < 3) throw Error(Errc::Corrupt, "archive root block holds fewer than 3 entries");
+    try {
+      m.root_meta = m.top->open(2);
+      break;
+    } catch (const Error& e) {
+      if (e.code() != Errc::NotFound || level > 0) throw;
+      m.top = m.top->open(0);
+    }
+  }
+  auto root = std::make_shared<Node>();
+  root->data = m.top->open(0);
+  root->meta = m.top->open(1);
+  if (!root->data->entry().is_dir()) throw Error(Errc::Corrupt, "archive root directory stream is not a directory");
+  Bytes block(m.root_meta->entry().dsize);
+  m.root_meta->read(0, block);
+  MetaBlock mb = MetaBlock::parse(block);
+  if (mb.size() < 1) throw Error(Errc::Corrupt, "archive has no root directory entry");
+  root->de = mb.entry(0);
+  root->de.mode |= kModeDir;
+  if (root->de.qid_space) m.max_qid = root->de.qid_space->second;
+  m.max_qid = std::max(m.max_qid, root->de.qid);
+  m.root = root;
+  return fs;
+}
+
+std::unique_ptr<VacFs> VacFs::create(Cache& cache, std::uint32_t blocksize, const std::string& name) {
+  if (blocksize < 512 || blocksize > kDefaultMaxBlockSize) throw Error(Errc::Invalid, "block size must be 512.." + std::to_string(kDefaultMaxBlockSize));
+  std::unique_ptr<VacFs> fs(new VacFs);
+  fs->impl_ = std::make_unique<Impl>(cache);
+  Impl& m = *fs->impl_;
+  m.vtroot.name = name;
+  m.vtroot.type = "vac";
+  m.vtroot.blocksize = blocksize;
+  std::uint32_t ps = pointer_size(blocksize);
+  m.top = File::create_root(cache, std::min<std::uint32_t>(blocksize / kEntrySize * kEntrySize, 60000), blocksize, true);
+  auto root = std::make_shared<Node>();
+  root->data = m.top->create(ps, blocksize, true);
+  root->meta = m.top->create(ps, blocksize, false);
+  m.root_meta = m.top->create(ps, blocksize, false);
+  root->loaded = true;
+  root->de.elem = "/";
+  root->de.mentry = 1;
+  root->de.uid = root->de.gid = root->de.mid = "vtfs";
+  root->de.mtime = root->de.ctime = root->de.atime = now();
+  root->de.mode = kModeDir | 0755;
+  m.root = root;
+  m.changed = true;
+  m.dirty.insert(root);
+  return fs;
+}
+
+VacFs::NodePtr VacFs::root() { return impl_->root; }
+
+Score VacFs::score() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->score;
+}
+
+std::uint32_t VacFs::blocksize() const { return impl_->bs(); }
+
+DirEntry VacFs::stat(const NodePtr& n) {
+  std::lock_guard lock(impl_->mu);
+  return n->de;
+}
+
+std::uint64_t VacFs::size(const NodePtr& n) {
+  std::shared_ptr<File> f;
+  {
+    std::lock_guard lock(impl_->mu);
+    if (n->de.is_dir()) return 0;
+    impl_->ensure_streams(*n);
+    f = n->data;
+  }
+  return f->size();
+}
+
+VacFs::NodePtr VacFs::lookup(const NodePtr& dir, const std::string& name) {
+  std::lock_guard lock(impl_->mu);
+  impl_->load(dir);
+  auto it = dir->children.find(name);
+  return it == dir->children.end() ? nullptr : it->second;
+}
+
+std::vector<DirEntry> VacFs::list(const NodePtr& dir) {
+  std::lock_guard lock(impl_->mu);
+  impl_->load(dir);
+  std::vector<DirEntry> out;
+  out.reserve(dir->children.size());
+  for (auto& [name, kid] : dir->children) out.push_back(kid->de);
+  return out;
+}
+
+VacFs::NodePtr VacFs::parent(const NodePtr& n) {
+  std::lock_guard lock(impl_->mu);
+  return n->parent ? n->parent : n;
+}
+
+std::size_t VacFs::read(const NodePtr& n, std::uint64_t offset, std::span<std::uint8_t> out) {
+  std::shared_ptr<File> f;
+  {
+    std::lock_guard lock(impl_->mu);
+    if (n->de.is_dir()) throw Error(Errc::IsDir, "'" + n->de.elem + "' is a directory");
+    impl_->ensure_streams(*n);
+    f = n->data;
+  }
+  return f->read(offset, out);
+}
+
+std::string VacFs::readlink(const NodePtr& n) {
+  if (!(stat(n).mode & kModeLink)) throw Error(Errc::Invalid, "'" + n->de.elem + "' is not a symbolic link");
+  std::uint64_t sz = size(n);
+  if (sz > kMaxLinkSize) throw Error(Errc::Corrupt, "symbolic link target of " + std::to_string(sz) + " bytes");
+  std::string target(sz, '\0');
+  read(n, 0, {reinterpret_cast<std::uint8_t*>(target.data()), target.size()});
+  return target;
+}
+
+VacFs::NodePtr VacFs::create(const NodePtr& dir, DirEntry meta, const std::string& target) {
+  check_elem(meta.elem);
+  std::lock_guard lock(impl_->mu);
+  Impl& m = *impl_;
+  m.load(dir);
+  if (dir->removed) throw Error(Errc::NotFound, "directory was removed");
+  if (dir->children.contains(meta.elem)) throw Error(Errc::Exists, "'" + meta.elem + "' exists");
+  m.ensure_streams(*dir);
+  bool is_dir = meta.mode & kModeDir;
+  std::uint32_t ps = pointer_size(m.bs());
+  auto node = std::make_shared<Node>();
+  node->parent = dir;
+  node->data = dir->data->create(ps, m.bs(), is_dir);
+  meta.entry = node->data->index();
+  meta.gen = node->data->entry().gen;
+  meta.mentry = meta.mgen = 0;
+  if (is_dir) {
+    node->meta = dir->data->create(ps, m.bs(), false);
+    meta.mentry = node->meta->index();
+    meta.mgen = node->meta->entry().gen;
+    node->loaded = true;
+  }
+  meta.qid = ++m.max_qid;
+  if (meta.mid.empty()) meta.mid = meta.uid;
+  if (!target.empty()) node->data->write(0, {reinterpret_cast<const std::uint8_t*>(target.data()), target.size()});
+  node->de = std::move(meta);
+  dir->children.emplace(node->de.elem, node);
+  m.touch(dir);
+  if (is_dir) m.dirty.insert(node);  // an empty meta stream is fine, but write one
+  return node;
+}
+
+void VacFs::write(const NodePtr& n, std::uint64_t offset, std::span<const std::uint8_t> data) {
+  std::shared_ptr<File> f;
+  {
+    std::lock_guard lock(impl_->mu);
+    if (n->de.is_dir()) throw Error(Errc::IsDir, "'" + n->de.elem + "' is a directory");
+    impl_->ensure_streams(*n);
+    f = n->data;
+  }
+  f->write(offset, data);
+  std::lock_guard lock(impl_->mu);
+  n->de.mtime = n->de.ctime = now();
+  n->de.mcount++;
+  if (n->parent && !n->removed) impl_->touch(n->parent);
+}
+
+void VacFs::truncate(const NodePtr& n, std::uint64_t size) {
+  std::shared_ptr<File> f;
+  {
+    std::lock_guard lock(impl_->mu);
+    if (n->de.is_dir()) throw Error(Errc::IsDir, "'" + n->de.elem + "' is a directory");
+    impl_->ensure_streams(*n);
+    f = n->data;
+  }
+  f->set_size(size);
+  std::lock_guard lock(impl_->mu);
+  n->de.mtime = n->de.ctime = now();
+  n->de.mcount++;
+  if (n->parent && !n->removed) impl_->touch(n->parent);
+}
+
+void VacFs::set_meta(const NodePtr& n, const DirEntry& meta) {
+  std::lock_guard lock(impl_->mu);
+  constexpr std::uint32_t kTypeBits = kModeDir | kModeLink | kModeDevice | kModeNamedPipe;
+  DirEntry& de = n->de;
+  de.mode = (de.mode & kTypeBits) | (meta.mode & ~kTypeBits);
+  de.uid = meta.uid;
+  de.gid = meta.gid;
+  de.mid = meta.mid;
+  de.mtime = meta.mtime;
+  de.atime = meta.atime;
+  de.ctime = meta.ctime;
+  de.posix = meta.posix;
+  de.xattrs = meta.xattrs;
+  if (n == impl_->root)
+    impl_->changed = true;
+  else if (n->parent && !n->removed)
+    impl_->touch(n->parent);
+}
+
+void VacFs::remove(const NodePtr& dir, const std::string& name) {
+  std::lock_guard lock(impl_->mu);
+  impl_->unlink(dir, impl_->child(dir, name));
+}
+
+void VacFs::rename(const NodePtr& from_dir, const std::string& from, const NodePtr& to_dir, const std::string& to, RenameMode mode) {
+  check_elem(to);
+  std::lock_guard lock(impl_->mu);
+  Impl& m = *impl_;
+  NodePtr src = m.child(from_dir, from);
+  m.load(to_dir);
+  for (NodePtr p = to_dir; p; p = p->parent)
+    if (p == src) throw Error(Errc::Invalid, "cannot move '" + from + "' inside itself");
+  auto it = to_dir->children.find(to);
+  NodePtr dst = it == to_dir->children.end() ? nullptr : it->second;
+  if (dst == src) return;
+  auto place = [&](const NodePtr& n, const NodePtr& old_dir, const NodePtr& new_dir, const std::string& name) {
+    if (old_dir != new_dir) {
+      m.move_streams(n, new_dir);
+      n->parent = new_dir;
+    }
+    n->de.elem = name;
+    new_dir->children[name] = n;
+    m.touch(old_dir);
+    m.touch(new_dir);
+  };
+  switch (mode) {
+    case RenameMode::NoReplace:
+      if (dst) throw Error(Errc::Exists, "'" + to + "' exists");
+      break;
+    case RenameMode::Exchange:
+      if (!dst) throw Error(Errc::NotFound, "no file '" + to + "'");
+      for (NodePtr p = from_dir; p; p = p->parent)
+        if (p == dst) throw Error(Errc::Invalid, "cannot move '" + to + "' inside itself");
+      from_dir->children.erase(from);
+      to_dir->children.erase(to);
+      place(src, from_dir, to_dir, to);
+      place(dst, to_dir, from_dir, from);
+      return;
+    case RenameMode::Replace:
+      if (dst) {
+        if (src->de.is_dir() && !dst->de.is_dir()) throw Error(Errc::NotDir, "'" + to + "' is not a directory");
+        if (!src->de.is_dir() && dst->de.is_dir()) throw Error(Errc::IsDir, "'" + to + "' is a directory");
+        m.unlink(to_dir, dst);
+      }
+      break;
+  }
+  from_dir->children.erase(from);
+  place(src, from_dir, to_dir, to);
+}
+
+Score VacFs::sync() {
+  std::lock_guard lock(impl_->mu);
+  Impl& m = *impl_;
+  if (!m.changed) return m.score;
+  for (const auto& dir : m.dirty)
+    if (!dir->removed) m.rewrite_meta(dir);
+  m.write_root_meta();
+  Entry te = m.top->flush();
+  Root r = m.vtroot;
+  r.score = te.score;
+  r.prev = m.score;
+  Score s = m.cache.write(kRootType, r.pack());
+  m.cache.wait_writes();
+  m.cache.store().sync();
+  m.score = s;
+  m.vtroot = r;
+  m.changed = false;
+  m.dirty.clear();
+  return s;
+}
+
+}  // namespace vt
