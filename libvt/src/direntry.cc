@@ -30,7 +30,7 @@ void check_elem(const std::string& name) {
 }
 
 Bytes DirEntry::pack() const {
-  check_elem(elem);
+  if (elem.empty() || elem.size() > kMaxName) throw Error(Errc::Invalid, "bad file name '" + elem + "'");
   Bytes out;
   detail::Writer w(out);
   w.u32(kDirMagic);
@@ -86,12 +86,7 @@ DirEntry DirEntry::unpack(std::span<const std::uint8_t> bytes) {
   std::uint16_t version = r.u16();
   if (version < 7 || version > 9) r.fail("unsupported version " + std::to_string(version));
   DirEntry d;
-  d.elem = r.string(kMaxName);
-  try {
-    check_elem(d.elem);
-  } catch (const Error& e) {
-    r.fail(e.what());
-  }
+  d.elem = r.string(kMaxName);  // checked by whoever treats it as a path element
   d.entry = r.u32();
   if (version == 9) {
     d.gen = r.u32();

@@ -97,6 +97,11 @@ struct VacFs::Impl {
       MetaBlock mb = MetaBlock::parse(block);
       for (std::size_t i = 0; i < mb.size(); i++) {
         DirEntry de = mb.entry(i);
+        try {
+          check_elem(de.elem);  // hostile archives: no '/', '.', '..'
+        } catch (const Error& e) {
+          throw Error(Errc::Corrupt, "directory '" + n->de.elem + "': " + e.what());
+        }
         if (kids.contains(de.elem)) throw Error(Errc::Corrupt, "directory '" + n->de.elem + "' lists '" + de.elem + "' twice");
         max_qid = std::max(max_qid, de.qid);
         auto kid = std::make_shared<Node>();

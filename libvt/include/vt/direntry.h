@@ -47,10 +47,11 @@ struct DirEntry {
 
   bool is_dir() const { return mode & kModeDir; }
 
-  // Version 9. Throws Error(Invalid) for names or fields that cannot be stored.
+  // Version 9. Throws Error(Invalid) for fields that cannot be stored.
   Bytes pack() const;
   // Versions 7, 8, 9; unknown sections are skipped. Throws Error(Corrupt)
-  // for malformed bytes or a name that is empty, ".", "..", or has a '/'.
+  // for malformed bytes. The name is not checked here (the root's is "/"):
+  // see check_elem.
   static DirEntry unpack(std::span<const std::uint8_t> bytes);
 
   bool operator==(const DirEntry&) const = default;
