@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli.h"
+#include "vt_cmds.h"
 #include "vt/client.h"
 #include "vt/error.h"
 #include "vt/status.h"
@@ -23,13 +24,16 @@ const std::string kUsage =
     "  read [-t type] score    print a block's bytes on stdout\n"
     "  ping                    check that the server answers\n"
     "  sync                    wait until the server's writes are durable\n"
-    "  stats address           print a vtd status page (vtd -s address)\n";
+    "  stats address           print a vtd status page (vtd -s address)\n"
+    "  vac [-b blocksize] [-d vac:old] [-x pattern] [-n name] [-q] path...\n"
+    "                          archive files, print the vac: score\n"
+    "  unvac [-t] vac:score [dir]   extract (or list with -t) an archive\n"
+    "  ls [-l] vac:score[/path]     list a directory of an archive\n"
+    "  cat vac:score/path      print a file of an archive\n"
+    "  log vac:score           the chain of earlier roots\n"
+    "  check vac:score         verify every block an archive reaches\n";
 
-struct Args {
-  std::string address;
-  std::vector<std::string> words;  // the command's own arguments
-  std::map<char, std::string> flags;
-};
+using cli::Args;
 
 // getopt over the command's words; -h is accepted everywhere.
 Args parse(int argc, char** argv, const char* optstring, std::string address) {
@@ -42,7 +46,7 @@ Args parse(int argc, char** argv, const char* optstring, std::string address) {
     if (c == 'h')
       a.address = optarg;
     else
-      a.flags[static_cast<char>(c)] = optarg ? optarg : "";
+      a.flags[static_cast<char>(c)].push_back(optarg ? optarg : "");
   }
   for (int i = optind; i < argc; i++) a.words.emplace_back(argv[i]);
   return a;
@@ -76,10 +80,10 @@ void write_all(int fd, std::span<const std::uint8_t> data) {
 
 int cmd_write(const Args& a) {
   if (!a.words.empty()) throw cli::UsageError("write takes no arguments");
-  BlockType type = a.flags.contains('t') ? parse_type(a.flags.at('t')) : kDataType;
+  BlockType type = a.has('t') ? parse_type(a.flag('t')) : kDataType;
   auto client = Client::connect(a.address);
   Bytes data = read_all(0, kDefaultMaxBlockSize);
-  if (a.flags.contains('z')) data.resize(zero_truncated_size(to_wire(type), data));
+  if (a.has('z')) data.resize(zero_truncated_size(to_wire(type), data));
   Score s = client->put(to_wire(type), data);
   fmt::print("{}\n", s.hex());
   return 0;
@@ -90,8 +94,8 @@ int cmd_read(const Args& a) {
   Score score = Score::parse(a.words[0]);
   auto client = Client::connect(a.address);
   std::vector<BlockType> types;
-  if (a.flags.contains('t')) {
-    types.push_back(parse_type(a.flags.at('t')));
+  if (a.has('t')) {
+    types.push_back(parse_type(a.flag('t')));
   } else {  // the wire cannot tell data from dir pointers: try each wire type once
     for (BlockType t : {kRootType, kDirType, kDataType}) types.push_back(t);
     for (int d = 1; d <= kMaxDepth; d++) types.push_back(static_cast<BlockType>(kDataType + d));
@@ -145,6 +149,12 @@ int main(int argc, char** argv) {
       {"ping", {"", cmd_ping}},
       {"sync", {"", cmd_sync}},
       {"stats", {"", cmd_stats}},
+      {"vac", {"b:d:x:qn:", cli::cmd_vac}},
+      {"unvac", {"t", cli::cmd_unvac}},
+      {"ls", {"l", cli::cmd_ls}},
+      {"cat", {"", cli::cmd_cat}},
+      {"log", {"", cli::cmd_log}},
+      {"check", {"", cli::cmd_check}},
   };
   std::string name = argv[optind];
   auto it = commands.find(name);

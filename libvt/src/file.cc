@@ -293,7 +293,7 @@ std::shared_ptr<File> File::adopt(const Entry& entry) {
 }
 
 std::shared_ptr<File> File::create_locked(const Entry& entry) {
-  std::uint32_t n = entry_count_locked(), k = 0;
+  std::uint32_t n = entry_count_locked(), k = std::min(free_hint_, n);
   Entry old;
   for (; k < n; k++) {
     old = read_entry_locked(k);
@@ -303,6 +303,7 @@ std::shared_ptr<File> File::create_locked(const Entry& entry) {
   Entry e = entry;
   e.gen = old.gen;
   write_entry_locked(k, e);
+  free_hint_ = k + 1;
   return std::shared_ptr<File>(new File(tree_, shared_from_this(), k, e.gen));
 }
 
@@ -324,6 +325,7 @@ void File::free_slot_locked(bool free_blocks) {
   dead.gen = e.gen + 1;
   dead.score = Score::zero();
   parent_->write_entry_locked(index_, dead);
+  parent_->free_hint_ = std::min(parent_->free_hint_, index_);
   removed_ = true;
 }
 

@@ -348,6 +348,40 @@ VacFs::NodePtr VacFs::create(const NodePtr& dir, DirEntry meta, const std::strin
   return node;
 }
 
+VacFs::NodePtr VacFs::create_from(const NodePtr& dir, DirEntry meta, const Entry& stream) {
+  check_elem(meta.elem);
+  if (meta.mode & kModeDir) throw Error(Errc::Invalid, "create_from makes files, not directories");
+  if (stream.is_dir() || stream.score.is_local()) throw Error(Errc::Invalid, "not a stored data stream");
+  std::lock_guard lock(impl_->mu);
+  Impl& m = *impl_;
+  m.load(dir);
+  if (dir->children.contains(meta.elem)) throw Error(Errc::Exists, "'" + meta.elem + "' exists");
+  m.ensure_streams(*dir);
+  auto node = std::make_shared<Node>();
+  node->parent = dir;
+  node->data = dir->data->adopt(stream);
+  meta.entry = node->data->index();
+  meta.gen = node->data->entry().gen;
+  meta.mentry = meta.mgen = 0;
+  meta.qid = ++m.max_qid;
+  if (meta.mid.empty()) meta.mid = meta.uid;
+  node->de = std::move(meta);
+  dir->children.emplace(node->de.elem, node);
+  m.touch(dir);
+  return node;
+}
+
+std::pair<Entry, std::optional<Entry>> VacFs::streams(const NodePtr& n) {
+  std::shared_ptr<File> d, me;
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->ensure_streams(*n);
+    d = n->data;
+    me = n->meta;
+  }
+  return {d->entry(), me ? std::optional<Entry>(me->entry()) : std::nullopt};
+}
+
 void VacFs::write(const NodePtr& n, std::uint64_t offset, std::span<const std::uint8_t> data) {
   std::shared_ptr<File> f;
   {
@@ -387,6 +421,7 @@ void VacFs::set_meta(const NodePtr& n, const DirEntry& meta) {
   de.gid = meta.gid;
   de.mid = meta.mid;
   de.mtime = meta.mtime;
+  de.mcount = meta.mcount;
   de.atime = meta.atime;
   de.ctime = meta.ctime;
   de.posix = meta.posix;

@@ -83,6 +83,9 @@ class File : public std::enable_shared_from_this<File> {
   std::uint32_t index_ = 0;
   std::uint32_t gen_ = 0;  // of the slot when opened: a reused slot is another stream
   bool removed_ = false;
+  // Directory streams: no free slot below this one (as far as this handle
+  // knows), so creating many children is not quadratic. Tree lock held.
+  std::uint32_t free_hint_ = 0;
 };
 
 }  // namespace vt

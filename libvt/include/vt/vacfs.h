@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -54,10 +55,15 @@ class VacFs {
   // meta.elem. Stream slots and qid are assigned here. Throws Error(Invalid)
   // if the name exists.
   NodePtr create(const NodePtr& dir, DirEntry meta, const std::string& target = "");
+  // Creates a file whose contents are an existing stream of the same store
+  // (incremental archiving: an unchanged file is not read again).
+  NodePtr create_from(const NodePtr& dir, DirEntry meta, const Entry& stream);
+  // The entries of a node's streams: data (or dir) and, for directories, meta.
+  std::pair<Entry, std::optional<Entry>> streams(const NodePtr& node);
   void write(const NodePtr& file, std::uint64_t offset, std::span<const std::uint8_t> data);
   void truncate(const NodePtr& file, std::uint64_t size);
   // Replaces the metadata a user can change: mode bits below the type,
-  // owners, times, xattrs. The name, slots and qid stay.
+  // owners, times, mcount, xattrs. The name, slots and qid stay.
   void set_meta(const NodePtr& node, const DirEntry& meta);
   // Removes a name; a directory must be empty (Error(Invalid) otherwise).
   // Open nodes stay readable until released.
