@@ -1,0 +1,599 @@
+#include "ops.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <ctime>
+
+#include "errmap.h"
+#include "vt/error.h"
+
+namespace vtfs {
+
+namespace {
+
+using vt::DirEntry;
+using vt::VacFs;
+using NodePtr = VacFs::NodePtr;
+
+const char kScoreXattr[] = "user.vtfs.score";
+
+Context& ctx(fuse_req_t req) { return *static_cast<Context*>(fuse_req_userdata(req)); }
+
+// Runs an operation; any failure becomes the errno reply.
+template <typename F>
+void guard(fuse_req_t req, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    fuse_reply_err(req, to_errno(e));
+  }
+}
+
+bool refuse_if_read_only(fuse_req_t req) {
+  if (!ctx(req).read_only) return false;
+  fuse_reply_err(req, EROFS);
+  return true;
+}
+
+std::uint32_t uid_by_name(const std::string& name, std::uint32_t fallback) {
+  passwd pw, *res = nullptr;
+  char buf[4096];
+  if (!name.empty() && getpwnam_r(name.c_str(), &pw, buf, sizeof buf, &res) == 0 && res) return res->pw_uid;
+  return fallback;
+}
+
+std::uint32_t gid_by_name(const std::string& name, std::uint32_t fallback) {
+  group gr, *res = nullptr;
+  char buf[4096];
+  if (!name.empty() && getgrnam_r(name.c_str(), &gr, buf, sizeof buf, &res) == 0 && res) return res->gr_gid;
+  return fallback;
+}
+
+std::string user_name(uid_t uid) {
+  passwd pw, *res = nullptr;
+  char buf[4096];
+  if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res) return pw.pw_name;
+  return std::to_string(uid);
+}
+
+std::string group_name(gid_t gid) {
+  group gr, *res = nullptr;
+  char buf[4096];
+  if (getgrgid_r(gid, &gr, buf, sizeof buf, &res) == 0 && res) return gr.gr_name;
+  return std::to_string(gid);
+}
+
+mode_t unix_perms(const DirEntry& d) {
+  mode_t m = d.mode & 0777;
+  if (d.mode & vt::kModeSetUid) m |= S_ISUID;
+  if (d.mode & vt::kModeSetGid) m |= S_ISGID;
+  if (d.mode & vt::kModeSticky) m |= S_ISVTX;
+  return m;
+}
+
+std::uint32_t vac_perms(mode_t m) {
+  std::uint32_t v = m & 0777;
+  if (m & S_ISUID) v |= vt::kModeSetUid;
+  if (m & S_ISGID) v |= vt::kModeSetGid;
+  if (m & S_ISVTX) v |= vt::kModeSticky;
+  return v;
+}
+
+// A device's data stream says "c MAJOR MINOR" or "b MAJOR MINOR".
+struct DeviceSpec {
+  bool block = false;
+  dev_t rdev = 0;
+};
+
+DeviceSpec device_spec(Context& c, const NodePtr& n, const DirEntry& d) {
+  char text[64] = {};
+  std::size_t got = c.vfs.read(n, 0, {reinterpret_cast<std::uint8_t*>(text), sizeof text - 1});
+  text[got] = '\0';
+  DeviceSpec s;
+  unsigned maj = 0, min = 0;
+  char kind = 'c';
+  if (std::sscanf(text, "%c %u %u", &kind, &maj, &min) == 3) s.rdev = makedev(maj, min);
+  if (d.posix && d.posix->rdev) s.rdev = static_cast<dev_t>(d.posix->rdev);
+  s.block = kind == 'b';
+  return s;
+}
+
+struct stat attr_of(Context& c, const NodePtr& n, fuse_ino_t ino) {
+  DirEntry d = c.vfs.stat(n);
+  struct stat st {};
+  st.st_ino = ino;
+  mode_t type = S_IFREG;
+  if (d.is_dir()) {
+    type = S_IFDIR;
+  } else if (d.mode & vt::kModeLink) {
+    type = S_IFLNK;
+  } else if (d.mode & vt::kModeNamedPipe) {
+    type = S_IFIFO;
+  } else if (d.mode & vt::kModeDevice) {
+    DeviceSpec dev = device_spec(c, n, d);
+    type = dev.block ? S_IFBLK : S_IFCHR;
+    st.st_rdev = dev.rdev;
+  }
+  st.st_mode = type | (type == S_IFLNK ? 0777 : unix_perms(d));
+  st.st_nlink = d.is_dir() ? 2 : 1;
+  st.st_uid = d.posix ? d.posix->uid : uid_by_name(d.uid, 0);
+  st.st_gid = d.posix ? d.posix->gid : gid_by_name(d.gid, 0);
+  st.st_size = static_cast<off_t>(type == S_IFREG || type == S_IFLNK ? c.vfs.size(n) : 0);
+  st.st_blksize = static_cast<blksize_t>(c.vfs.blocksize());
+  st.st_blocks = (st.st_size + 511) / 512;
+  st.st_mtim = {d.mtime, d.posix ? long(d.posix->mtime_ns) : 0};
+  st.st_atim = {d.atime, d.posix ? long(d.posix->atime_ns) : 0};
+  st.st_ctim = {d.ctime, d.posix ? long(d.posix->ctime_ns) : 0};
+  return st;
+}
+
+void reply_entry(fuse_req_t req, const NodePtr& n) {
+  Context& c = ctx(req);
+  fuse_entry_param e{};
+  e.ino = c.inodes.add_lookup(n);
+  e.attr = attr_of(c, n, e.ino);
+  e.attr_timeout = e.entry_timeout = c.timeout;
+  if (fuse_reply_entry(req, &e) != 0) c.inodes.forget(e.ino, 1);  // the kernel did not take it
+}
+
+// Metadata for something the caller creates now.
+DirEntry new_meta(fuse_req_t req, const char* name, std::uint32_t type_bits, mode_t mode) {
+  const fuse_ctx* fc = fuse_req_ctx(req);
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  DirEntry d;
+  d.elem = name;
+  d.mode = type_bits | vac_perms(mode);
+  d.uid = d.mid = user_name(fc->uid);
+  d.gid = group_name(fc->gid);
+  d.mtime = d.atime = d.ctime = static_cast<std::uint32_t>(now.tv_sec);
+  auto ns = static_cast<std::uint32_t>(now.tv_nsec);
+  d.posix = vt::PosixInfo{ns, ns, ns, fc->uid, fc->gid, 0};
+  return d;
+}
+
+// The node's parent directory is touched: its times change.
+void touch_dir(Context& c, const NodePtr& dir) {
+  DirEntry d = c.vfs.stat(dir);
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  d.mtime = d.ctime = static_cast<std::uint32_t>(now.tv_sec);
+  if (d.posix) d.posix->mtime_ns = d.posix->ctime_ns = static_cast<std::uint32_t>(now.tv_nsec);
+  c.vfs.set_meta(dir, d);
+}
+
+// --- one function per operation ---
+
+void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  guard(req, [&] {
+    Context& c = ctx(req);
+    NodePtr n = c.vfs.lookup(c.inodes.node(parent), name);
+    if (!n) {  // negative entry: we are the only writer, the kernel may cache it
+      fuse_entry_param e{};
+      e.entry_timeout = c.timeout;
+      fuse_reply_entry(req, &e);
+      return;
+    }
+    reply_entry(req, n);
+  });
+}
+
+void op_forget(fuse_req_t req, fuse_ino_t ino, std::uint64_t nlookup) {
+  ctx(req).inodes.forget(ino, nlookup);
+  fuse_reply_none(req);
+}
+
+void op_forget_multi(fuse_req_t req, std::size_t count, fuse_forget_data* forgets) {
+  for (std::size_t i = 0; i < count; i++) ctx(req).inodes.forget(forgets[i].ino, forgets[i].nlookup);
+  fuse_reply_none(req);
+}
+
+void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  guard(req, [&] {
+    Context& c = ctx(req);
+    struct stat st = attr_of(c, c.inodes.node(ino), ino);
+    fuse_reply_attr(req, &st, c.timeout);
+  });
+}
+
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
+  if (refuse_if_read_only(req)) return;
+  guard(req, [&] {
+    Context& c = ctx(req);
+    NodePtr n = c.inodes.node(ino);
+    if (to_set & FUSE_SET_ATTR_SIZE) c.vfs.truncate(n, static_cast<std::uint64_t>(attr->st_size));
+    DirEntry d = c.vfs.stat(n);
+    if (!d.posix) d.posix = vt::PosixInfo{0, 0, 0, uid_by_name(d.uid, 0), gid_by_name(d.gid, 0), 0};
+    timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    auto set_time = [&](std::uint32_t& sec, std::uint32_t& ns, const timespec& t, bool to_now) {
+      const timespec& v = to_now ? now : t;
+      sec = static_cast<std::uint32_t>(v.tv_sec);
+      ns = static_cast<std::uint32_t>(v.tv_nsec);
+    };
+    if (to_set & FUSE_SET_ATTR_MODE) d.mode = (d.mode & ~(0777u | vt::kModeSetUid | vt::kModeSetGid | vt::kModeSticky)) | vac_perms(attr->st_mode);
+    if (to_set & FUSE_SET_ATTR_UID) {
+      d.posix->uid = attr->st_uid;
+      d.uid = user_name(attr->st_uid);
+    }
+    if (to_set & FUSE_SET_ATTR_GID) {
+      d.posix->gid = attr->st_gid;
+      d.gid = group_name(attr->st_gid);
+    }
+    if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW))
+      set_time(d.atime, d.posix->atime_ns, attr->st_atim, to_set & FUSE_SET_ATTR_ATIME_NOW);
+    if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
+      set_time(d.mtime, d.posix->mtime_ns, attr->st_mtim, to_set & FUSE_SET_ATTR_MTIME_NOW);
+    set_time(d.ctime, d.posix->ctime_ns, now, true);
+    c.vfs.set_meta(n, d);
+    struct stat st = attr_of(c, n, ino);
+    fuse_reply_attr(req, &st, c.timeout);
+  });
+}
+
+void op_readlink(fuse_req_t req, fuse_ino_t ino) {
+  guard(req, [&] {
+    std::string t = ctx(req).vfs.readlink(ctx(req).inodes.node(ino));
+    fuse_reply_readlink(req, t.c_str());
+  });
+}
+
+// Creates a node of any kind and replies with its entry.
+void make(fuse_req_t req, fuse_ino_t parent, DirEntry d, const std::string& data) {
+  Context& c = ctx(req);
+  NodePtr dir = c.inodes.node(parent);
+  NodePtr n = c.vfs.create(dir, std::move(d), data);
+  touch_dir(c, dir);
+  reply_entry(req, n);
+}
+
+void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  if (refuse_if_read_only(req)) return;
+  guard(req, [&] {
+    std::string data;
+    std::uint32_t type = 0;
+    if (S_ISFIFO(mode)) {
+      type = vt::kModeNamedPipe;
+    } else if (S_ISCHR(mode) || S_ISBLK(mode)) {
+      type = vt::kModeDevice;
+      data = std::string(S_ISBLK(mode) ? "b " : "c ") + std::to_string(major(rdev)) + " " + std::to_string(minor(rdev));
+    } else if (!S_ISREG(mode)) {
+      fuse_reply_err(req, EOPNOTSUPP);  // sockets: vac has no such file type
+      return;
+    }
+    DirEntry d = new_meta(req, name, type, mode);
+    d.posix->rdev = rdev;
+    make(req, parent, std::move(d), data);
+  });
+}
+
+void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  if (refuse_if_read_only(req)) return;
+  guard(req, [&] { make(req, parent, new_meta(req, name, vt::kModeDir, mode), ""); });
+}
+
+void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
+  if (refuse_if_read_only(req)) return;
+  guard(req, [&] {
+    if (!*target) throw vt::Error(vt::Errc::NotFound, "empty symlink target");
+    make(req, parent, new_meta(req, name, vt::kModeLink, 0777), target);
+  });
+}
+
+void remove_name(fuse_req_t req, fuse_ino_t parent, const char* name, bool want_dir) {
+  if (refuse_if_read_only(req)) return;
+  guard(req, [&] {
+    Context& c = ctx(req);
+    NodePtr dir = c.inodes.node(parent);
+    NodePtr n = c.vfs.lookup(dir, name);
+    if (!n) throw vt::Error(vt::Errc::NotFound, name);
+    bool is_dir = c.vfs.stat(n).is_dir();
+    if (is_dir && !want_dir) throw vt::Error(vt::Errc::IsDir, name);
+    if (!is_dir && want_dir) throw vt::Error(vt::Errc::NotDir, name);
+    c.vfs.remove(dir, name);
+    touch_dir(c, dir);
+    fuse_reply_err(req, 0);
+  });
+}
+
+void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) { remove_name(req, parent, name, false); }
+void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) { remove_name(req, parent, name, true); }
+
+void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent, const char* newname, unsigned flags) {
+  if (refuse_if_read_only(req)) return;
+  guard(req, [&] {
+    Context& c = ctx(req);
+    VacFs::RenameMode mode = VacFs::RenameMode::Replace;
+    if (flags & RENAME_NOREPLACE) mode = VacFs::RenameMode::NoReplace;
+    if (flags & RENAME_EXCHANGE) mode = VacFs::RenameMode::Exchange;
+    if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) throw vt::Error(vt::Errc::Invalid, "unsupported rename flags");
+    NodePtr from = c.inodes.node(parent), to = c.inodes.node(newparent);
+    c.vfs.rename(from, name, to, newname, mode);
+    touch_dir(c, from);
+    if (to != from) touch_dir(c, to);
+    fuse_reply_err(req, 0);
+  });
+}
+
+void op_link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) {
+  fuse_reply_err(req, EPERM);  // vac has no hard links (see vtfs(1))
+}
+
+void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if ((fi->flags & O_ACCMODE) != O_RDONLY && refuse_if_read_only(req)) return;
+  guard(req, [&] {
+    Context& c = ctx(req);
+    if (c.vfs.stat(c.inodes.node(ino)).is_dir()) throw vt::Error(vt::Errc::IsDir, "directory");
+    fi->keep_cache = 1;  // contents change only through us, and the kernel sees those writes
+    fuse_reply_open(req, fi);
+  });
+}
+
+void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+  if (refuse_if_read_only(req)) return;
+  guard(req, [&] {
+    Context& c = ctx(req);
+    NodePtr dir = c.inodes.node(parent);
+    NodePtr n = c.vfs.create(dir, new_meta(req, name, 0, mode));
+    touch_dir(c, dir);
+    fuse_entry_param e{};
+    e.ino = c.inodes.add_lookup(n);
+    e.attr = attr_of(c, n, e.ino);
+    e.attr_timeout = e.entry_timeout = c.timeout;
+    fi->keep_cache = 1;
+    if (fuse_reply_create(req, &e, fi) != 0) c.inodes.forget(e.ino, 1);
+  });
+}
+
+void op_read(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t off, fuse_file_info*) {
+  guard(req, [&] {
+    // One buffer per thread: no allocation (and no page faults) per request.
+    thread_local vt::Bytes buf;
+    if (buf.size() < size) buf.resize(size);
+    Context& c = ctx(req);
+    std::size_t n = c.vfs.read(c.inodes.node(ino), static_cast<std::uint64_t>(off), std::span(buf).first(size));
+    fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), n);
+  });
+}
+
+void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, std::size_t size, off_t off, fuse_file_info*) {
+  if (refuse_if_read_only(req)) return;
+  guard(req, [&] {
+    Context& c = ctx(req);
+    c.vfs.write(c.inodes.node(ino), static_cast<std::uint64_t>(off), {reinterpret_cast<const std::uint8_t*>(data), size});
+    fuse_reply_write(req, size);
+  });
+}
+
+void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+
+// fsync of anything is a snapshot of everything.
+void op_fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
+  guard(req, [&] {
+    if (!ctx(req).read_only) ctx(req).snaps.take();
+    fuse_reply_err(req, 0);
+  });
+}
+
+struct DirHandle {
+  std::vector<DirEntry> entries;  // taken at opendir: offsets stay stable
+};
+
+void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  guard(req, [&] {
+    Context& c = ctx(req);
+    auto h = std::make_unique<DirHandle>();
+    h->entries = c.vfs.list(c.inodes.node(ino));
+    fi->fh = reinterpret_cast<std::uint64_t>(h.release());
+    fi->cache_readdir = 1;
+    fi->keep_cache = 1;
+    fuse_reply_open(req, fi);
+  });
+}
+
+void readdir_common(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t off, fuse_file_info* fi, bool plus) {
+  guard(req, [&] {
+    Context& c = ctx(req);
+    auto* h = reinterpret_cast<DirHandle*>(fi->fh);
+    NodePtr dir = c.inodes.node(ino);
+    std::vector<char> buf(size);
+    std::size_t used = 0;
+    // Offsets: 1 ".", 2 "..", 3 + i the i-th entry.
+    for (auto next = static_cast<std::size_t>(off); next < h->entries.size() + 2; next++) {
+      std::string name = next == 0 ? "." : next == 1 ? ".." : h->entries[next - 2].elem;
+      NodePtr n = next == 0 ? dir : next == 1 ? c.vfs.parent(dir) : c.vfs.lookup(dir, name);
+      if (!n) continue;  // removed since opendir
+      std::size_t len;
+      if (plus) {
+        fuse_entry_param e{};
+        bool counted = next >= 2;  // "." and ".." take no lookup
+        e.ino = counted ? c.inodes.add_lookup(n) : (next == 0 ? ino : (c.inodes.find(n) ? c.inodes.find(n) : ino));
+        e.attr = attr_of(c, n, e.ino);
+        e.attr_timeout = e.entry_timeout = c.timeout;
+        len = fuse_add_direntry_plus(req, buf.data() + used, size - used, name.c_str(), &e, static_cast<off_t>(next + 1));
+        if (len > size - used) {
+          if (counted) c.inodes.forget(e.ino, 1);
+          break;
+        }
+      } else {
+        struct stat st {};
+        st.st_ino = next == 0 ? ino : 0;
+        st.st_mode = (next < 2 || c.vfs.stat(n).is_dir()) ? S_IFDIR : S_IFREG;
+        len = fuse_add_direntry(req, buf.data() + used, size - used, name.c_str(), &st, static_cast<off_t>(next + 1));
+        if (len > size - used) break;
+      }
+      used += len;
+    }
+    fuse_reply_buf(req, buf.data(), used);
+  });
+}
+
+void op_readdir(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t off, fuse_file_info* fi) { readdir_common(req, ino, size, off, fi, false); }
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t off, fuse_file_info* fi) { readdir_common(req, ino, size, off, fi, true); }
+
+void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete reinterpret_cast<DirHandle*>(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) { op_fsync(req, ino, datasync, fi); }
+
+void op_statfs(fuse_req_t req, fuse_ino_t) {
+  struct statvfs s {};
+  s.f_bsize = s.f_frsize = ctx(req).vfs.blocksize();
+  s.f_blocks = s.f_bfree = s.f_bavail = std::uint64_t{1} << 40;  // a content-addressed store has no fixed size
+  s.f_files = s.f_ffree = s.f_favail = std::uint64_t{1} << 32;
+  s.f_namemax = 255;
+  fuse_reply_statfs(req, &s);
+}
+
+// --- extended attributes, kept in the DirEntry ---
+
+void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, std::size_t size, int flags) {
+  if (refuse_if_read_only(req)) return;
+  guard(req, [&] {
+    Context& c = ctx(req);
+    NodePtr n = c.inodes.node(ino);
+    if (std::strcmp(name, kScoreXattr) == 0) throw vt::Error(vt::Errc::Invalid, "read-only attribute");
+    // POSIX ACLs (system.posix_acl_*) would need the kernel to keep the mode
+    // in step; refusing them makes cp -a and friends fall back to chmod.
+    if (std::strncmp(name, "system.", 7) == 0) {
+      fuse_reply_err(req, EOPNOTSUPP);
+      return;
+    }
+    if (std::strlen(name) > 255) {
+      fuse_reply_err(req, ERANGE);
+      return;
+    }
+    DirEntry d = c.vfs.stat(n);
+    auto it = std::find_if(d.xattrs.begin(), d.xattrs.end(), [&](auto& x) { return x.first == name; });
+    if ((flags & XATTR_CREATE) && it != d.xattrs.end()) throw vt::Error(vt::Errc::Exists, name);
+    if ((flags & XATTR_REPLACE) && it == d.xattrs.end()) {
+      fuse_reply_err(req, ENODATA);
+      return;
+    }
+    vt::Bytes v(value, value + size);
+    if (it != d.xattrs.end())
+      it->second = std::move(v);
+    else
+      d.xattrs.emplace_back(name, std::move(v));
+    // All of a file's metadata must fit in one meta block.
+    if (d.pack().size() + 12 + 4 * (c.vfs.blocksize() / 100) > c.vfs.blocksize()) {
+      fuse_reply_err(req, ENOSPC);
+      return;
+    }
+    c.vfs.set_meta(n, d);
+    fuse_reply_err(req, 0);
+  });
+}
+
+void reply_value(fuse_req_t req, const std::string& v, std::size_t size) {
+  if (size == 0)
+    fuse_reply_xattr(req, v.size());
+  else if (size < v.size())
+    fuse_reply_err(req, ERANGE);
+  else
+    fuse_reply_buf(req, v.data(), v.size());
+}
+
+void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, std::size_t size) {
+  guard(req, [&] {
+    Context& c = ctx(req);
+    if (ino == FUSE_ROOT_ID && std::strcmp(name, kScoreXattr) == 0) {
+      reply_value(req, "vac:" + c.snaps.current().hex(), size);
+      return;
+    }
+    DirEntry d = c.vfs.stat(c.inodes.node(ino));
+    for (auto& [k, v] : d.xattrs)
+      if (k == name) {
+        reply_value(req, std::string(v.begin(), v.end()), size);
+        return;
+      }
+    fuse_reply_err(req, ENODATA);
+  });
+}
+
+void op_listxattr(fuse_req_t req, fuse_ino_t ino, std::size_t size) {
+  guard(req, [&] {
+    Context& c = ctx(req);
+    std::string names;
+    if (ino == FUSE_ROOT_ID) names.append(kScoreXattr, sizeof kScoreXattr);
+    for (auto& [k, v] : c.vfs.stat(c.inodes.node(ino)).xattrs) names.append(k.c_str(), k.size() + 1);
+    reply_value(req, names, size);
+  });
+}
+
+void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  if (refuse_if_read_only(req)) return;
+  guard(req, [&] {
+    Context& c = ctx(req);
+    NodePtr n = c.inodes.node(ino);
+    DirEntry d = c.vfs.stat(n);
+    auto it = std::find_if(d.xattrs.begin(), d.xattrs.end(), [&](auto& x) { return x.first == name; });
+    if (it == d.xattrs.end()) {
+      fuse_reply_err(req, ENODATA);
+      return;
+    }
+    d.xattrs.erase(it);
+    c.vfs.set_meta(n, d);
+    fuse_reply_err(req, 0);
+  });
+}
+
+void op_init(void*, fuse_conn_info* conn) {
+  conn->max_write = 1 << 20;
+  conn->max_readahead = 1 << 20;
+  if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+}
+
+fuse_lowlevel_ops make_ops() {
+  fuse_lowlevel_ops o{};
+  o.init = op_init;
+  o.lookup = op_lookup;
+  o.forget = op_forget;
+  o.forget_multi = op_forget_multi;
+  o.getattr = op_getattr;
+  o.setattr = op_setattr;
+  o.readlink = op_readlink;
+  o.mknod = op_mknod;
+  o.mkdir = op_mkdir;
+  o.unlink = op_unlink;
+  o.rmdir = op_rmdir;
+  o.symlink = op_symlink;
+  o.rename = op_rename;
+  o.link = op_link;
+  o.open = op_open;
+  o.create = op_create;
+  o.read = op_read;
+  o.write = op_write;
+  o.flush = op_flush;
+  o.release = op_release;
+  o.fsync = op_fsync;
+  o.opendir = op_opendir;
+  o.readdir = op_readdir;
+  o.readdirplus = op_readdirplus;
+  o.releasedir = op_releasedir;
+  o.fsyncdir = op_fsyncdir;
+  o.statfs = op_statfs;
+  o.setxattr = op_setxattr;
+  o.getxattr = op_getxattr;
+  o.listxattr = op_listxattr;
+  o.removexattr = op_removexattr;
+  return o;
+}
+
+}  // namespace
+
+const fuse_lowlevel_ops& operations() {
+  static const fuse_lowlevel_ops ops = make_ops();
+  return ops;
+}
+
+}  // namespace vtfs
