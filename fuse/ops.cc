@@ -423,9 +423,13 @@ void readdir_common(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t off,
           break;
         }
       } else {
+        // readdir(3) skips d_ino 0: give the inode if there is one, else a
+        // stable stand-in from the qid (lookup gives the real one).
         struct stat st {};
-        st.st_ino = next == 0 ? ino : 0;
-        st.st_mode = (next < 2 || c.vfs.stat(n).is_dir()) ? S_IFDIR : S_IFREG;
+        DirEntry d = c.vfs.stat(n);
+        fuse_ino_t known = next == 0 ? ino : c.inodes.find(n);
+        st.st_ino = known ? known : (d.qid | (std::uint64_t{1} << 62));
+        st.st_mode = (next < 2 || d.is_dir()) ? S_IFDIR : S_IFREG;
         len = fuse_add_direntry(req, buf.data() + used, size - used, name.c_str(), &st, static_cast<off_t>(next + 1));
         if (len > size - used) break;
       }

@@ -1,0 +1,286 @@
+// vtfs through real FUSE mounts: copy in, edit, snapshot, remount, every file
+// type and attribute, concurrency, a 2 GiB file in a small cache, kill -9,
+// classic fixtures, failures at start and while mounted.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "fixtures.h"
+#include "mount.h"
+#include "vt/memstore.h"
+#include "vt/server.h"
+
+using namespace vt;
+using vt::test::Mount;
+using vt::test::shell;
+namespace fs = std::filesystem;
+
+namespace {
+
+class Fuse : public testing::Test {
+ protected:
+  fs::path base;
+  void SetUp() override {
+    if (!test::fuse_available()) GTEST_SKIP() << "no usable /dev/fuse or fusermount3 on this machine";
+    base = fs::path(testing::TempDir()) / ("fuse-" + std::to_string(::getpid()) + "-" + testing::UnitTest::GetInstance()->current_test_info()->name());
+    shell("fusermount3 -uz '" + (base / "mnt").string() + "' 2>/dev/null");
+    fs::remove_all(base);
+    fs::create_directories(base);
+  }
+  void TearDown() override {
+    if (!base.empty()) fs::remove_all(base);
+  }
+  std::vector<std::string> embedded(std::vector<std::string> more = {}) {
+    std::vector<std::string> a = {"--store", (base / "store").string(), "--listen", "none"};
+    a.insert(a.end(), more.begin(), more.end());
+    return a;
+  }
+  std::string mnt() const { return (base / "mnt").string(); }
+  static void run(const std::string& cmd) {
+    auto r = shell(cmd);
+    ASSERT_EQ(r.status, 0) << cmd << "\n" << r.out;
+  }
+  static void same_trees(const std::string& a, const std::string& b) {
+    auto r = shell("diff -r --no-dereference '" + a + "' '" + b + "'");
+    EXPECT_EQ(r.status, 0) << r.out;
+  }
+};
+
+// A source tree with some of everything.
+void make_tree(const fs::path& t) {
+  fs::create_directories(t / "sub" / "deeper");
+  std::ofstream(t / "hello.txt") << "hello, venti\n";
+  std::ofstream(t / "sub" / "deeper" / "note") << "deep\n";
+  shell("head -c 3000000 /dev/urandom > '" + (t / "random.bin").string() + "'");
+  shell("truncate -s 20M '" + (t / "sparse").string() + "'");
+  fs::create_symlink("hello.txt", t / "link");
+  fs::create_symlink("../missing", t / "dangling");
+  for (int i = 0; i < 300; i++) std::ofstream(t / "sub" / ("f" + std::to_string(i))) << i;
+  ::chmod((t / "hello.txt").c_str(), 0600);
+}
+
+std::string xattr(const std::string& path, const std::string& name) {
+  char buf[256];
+  ssize_t n = ::getxattr(path.c_str(), name.c_str(), buf, sizeof buf);
+  return n < 0 ? "" : std::string(buf, static_cast<std::size_t>(n));
+}
+
+}  // namespace
+
+TEST_F(Fuse, CopyInSnapshotAndRemountReadOnly) {
+  make_tree(base / "src");
+  std::string score;
+  {
+    Mount m(mnt(), "new", embedded());
+    ASSERT_TRUE(m.mounted()) << m.stderr_text();
+    run("cp -a '" + (base / "src").string() + "/.' " + mnt());
+    same_trees((base / "src").string(), mnt());
+    run("sync '" + mnt() + "/hello.txt'");  // fsync: a snapshot
+    score = m.last_score();
+    ASSERT_EQ(score.rfind("vac:", 0), 0u) << m.stderr_text();
+    EXPECT_EQ(xattr(mnt(), "user.vtfs.score"), score);
+    EXPECT_EQ(m.unmount(), 0) << m.stderr_text();
+    EXPECT_EQ(m.last_score(), score);  // nothing changed since: same score
+  }
+  Mount ro(mnt(), score, embedded({"-r"}));
+  ASSERT_TRUE(ro.mounted()) << ro.stderr_text();
+  same_trees((base / "src").string(), mnt());
+  EXPECT_NE(shell("touch " + mnt() + "/new").status, 0);  // read-only
+  EXPECT_EQ(ro.unmount(), 0);
+}
+
+TEST_F(Fuse, EditsInPlaceMatchAReference) {
+  fs::path ref = base / "ref";
+  make_tree(ref);
+  std::string score;
+  {
+    Mount m(mnt(), "new", embedded());
+    ASSERT_TRUE(m.mounted()) << m.stderr_text();
+    run("cp -a '" + ref.string() + "/.' " + mnt());
+    for (const std::string& d : {ref.string(), mnt()}) {
+      run("cd '" + d + "' && sed -i 's/venti/VENTI/' hello.txt && truncate -s 1000 random.bin && echo more >> sub/f1 && "
+          "printf XYZ | dd of=sparse bs=1 seek=10000000 conv=notrunc status=none && echo over > sub/f2 && mv sub/f2 sub/f3 && "
+          "rm -rf sub/deeper && mkdir -p a/b/c && echo x > a/b/c/y && mv a z && ln -sf random.bin link");
+    }
+    same_trees(ref.string(), mnt());
+    EXPECT_EQ(m.unmount(), 0) << m.stderr_text();
+    score = m.last_score();
+  }
+  Mount again(mnt(), score, embedded());
+  ASSERT_TRUE(again.mounted());
+  same_trees(ref.string(), mnt());
+}
+
+TEST_F(Fuse, FileTypesAndAttributes) {
+  std::string score;
+  {
+    Mount m(mnt(), "new", embedded());
+    ASSERT_TRUE(m.mounted()) << m.stderr_text();
+    run("cd " + mnt() + " && mkfifo pipe && mknod null c 1 3 && ln -s target sym && echo data > f && chown 1234:5678 f && chmod 4751 f && "
+        "touch -d '2001-02-03 04:05:06.123456789' f && mkdir d && chmod 1777 d");
+    ASSERT_EQ(::setxattr((mnt() + "/f").c_str(), "user.color", "blue", 4, 0), 0);
+    EXPECT_NE(shell("ln " + mnt() + "/f " + mnt() + "/hard").status, 0);  // no hard links
+    EXPECT_EQ(m.unmount(), 0);
+    score = m.last_score();
+  }
+  Mount m(mnt(), score, embedded({"-r"}));
+  ASSERT_TRUE(m.mounted());
+  struct stat st;
+  ASSERT_EQ(::lstat((mnt() + "/pipe").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  ASSERT_EQ(::lstat((mnt() + "/null").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+  EXPECT_EQ(st.st_rdev, makedev(1, 3));
+  EXPECT_EQ(fs::read_symlink(mnt() + "/sym"), "target");
+  ASSERT_EQ(::lstat((mnt() + "/f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 04751u);
+  EXPECT_EQ(st.st_uid, 1234u);
+  EXPECT_EQ(st.st_gid, 5678u);
+  EXPECT_EQ(st.st_mtim.tv_nsec, 123456789);
+  EXPECT_EQ(st.st_size, 5);
+  ASSERT_EQ(::lstat((mnt() + "/d").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 01777u);
+  EXPECT_EQ(xattr(mnt() + "/f", "user.color"), "blue");
+}
+
+TEST_F(Fuse, RenameFlags) {
+  Mount m(mnt(), "new", embedded());
+  ASSERT_TRUE(m.mounted());
+  run("cd " + mnt() + " && echo a > a && echo b > b");
+  // renameat2 through python: coreutils here has no --exchange.
+  auto py = [&](const std::string& flags) {
+    return shell("python3 -c \"import ctypes,sys; l=ctypes.CDLL(None,use_errno=True); r=l.renameat2(-100,b'" + mnt() + "/a',-100,b'" + mnt() +
+                 "/b'," + flags + "); sys.exit(0 if r==0 else ctypes.get_errno())\"")
+        .status;
+  };
+  EXPECT_EQ(py("1"), EEXIST);  // RENAME_NOREPLACE
+  EXPECT_EQ(py("2"), 0);       // RENAME_EXCHANGE
+  EXPECT_EQ(shell("cat " + mnt() + "/a").out, "b\n");
+  EXPECT_EQ(shell("cat " + mnt() + "/b").out, "a\n");
+}
+
+TEST_F(Fuse, ConcurrentProcesses) {
+  Mount m(mnt(), "new", embedded());
+  ASSERT_TRUE(m.mounted());
+  std::string cmd = "cd " + mnt() + " && for i in 1 2 3 4 5 6; do (mkdir w$i && for j in $(seq 50); do head -c $((j*997)) /dev/urandom > w$i/f$j; "
+                    "cat w$i/f$j > /dev/null; done; sha256sum w$i/* > ../sum$i) & done; wait";
+  run(cmd);
+  run("sync " + mnt() + "/w1");
+  EXPECT_EQ(m.unmount(), 0);
+  std::string score = m.last_score();
+  Mount again(mnt(), score, embedded({"-r"}));
+  for (int i = 1; i <= 6; i++) run("cd " + mnt() + " && sha256sum -c --quiet ../sum" + std::to_string(i));
+}
+
+TEST_F(Fuse, BigFileThroughASmallCache) {
+  Mount m(mnt(), "new", embedded({"-M", "64M"}));
+  ASSERT_TRUE(m.mounted());
+  // 2 GiB of varied data (a counter pattern) and its checksum.
+  std::string gen = "python3 -c \"import sys,struct; b=b''.join(struct.pack('<Q',i)*1 for i in range(131072)); w=sys.stdout.buffer\n"
+                    "for k in range(2048): w.write(bytes([k%251])+b[1:])\"";
+  auto want = shell(gen + " | sha256sum");
+  run(gen + " > " + mnt() + "/big");
+  auto hwm = shell("grep VmHWM /proc/" + std::to_string(m.pid()) + "/status | awk '{print $2}'");
+  EXPECT_LT(std::stol(hwm.out), (64 + 160) * 1024L) << "peak RSS KiB";
+  EXPECT_EQ(shell("sha256sum < " + mnt() + "/big").out, want.out);
+  EXPECT_EQ(fs::file_size(mnt() + "/big"), 2ull << 30);
+}
+
+TEST_F(Fuse, KillNineAfterFsyncKeepsTheSnapshot) {
+  std::string score;
+  {
+    Mount m(mnt(), "new", embedded());
+    ASSERT_TRUE(m.mounted());
+    run("echo synced > " + mnt() + "/a && sync " + mnt() + "/a");
+    score = m.last_score();
+    run("echo unsynced > " + mnt() + "/b");
+    m.kill9();
+  }
+  Mount again(mnt(), score, embedded({"-r"}));
+  ASSERT_TRUE(again.mounted()) << again.stderr_text();
+  EXPECT_EQ(shell("cat " + mnt() + "/a").out, "synced\n");
+  EXPECT_FALSE(fs::exists(mnt() + "/b"));
+}
+
+TEST_F(Fuse, ClassicFixturesMount) {
+  for (std::string name : {"classic-small", "classic-deep"}) {
+    MemStore store;
+    Score root = test::load_fixture(name, store);
+    Server server(store, "127.0.0.1:0");
+    server.start();
+    Mount m(mnt(), "vac:" + root.hex(), {"-h", server.address(), "-r"});
+    ASSERT_TRUE(m.mounted()) << m.stderr_text();
+    std::ifstream in(test::fixture_dir(name) + "/MANIFEST.tsv");
+    for (std::string line; std::getline(in, line);) {
+      std::istringstream f(line);
+      std::string path, type, perm, size, mtime, sha;
+      std::getline(f, path, '\t');
+      std::getline(f, type, '\t');
+      std::getline(f, perm, '\t');
+      std::getline(f, size, '\t');
+      std::getline(f, mtime, '\t');
+      std::getline(f, sha, '\t');
+      struct stat st;
+      ASSERT_EQ(::lstat((mnt() + "/" + path).c_str(), &st), 0) << path;
+      if (type == "f") {
+        EXPECT_EQ(std::to_string(st.st_size), size) << path;
+        EXPECT_EQ(std::to_string(st.st_mtim.tv_sec), mtime) << path;
+        EXPECT_EQ(st.st_mode & 0777, std::stoul(perm, nullptr, 8)) << path;
+        EXPECT_EQ(shell("sha256sum < '" + mnt() + "/" + path + "' | cut -c1-64").out, sha + "\n") << path;
+      }
+      if (type == "d") EXPECT_TRUE(S_ISDIR(st.st_mode)) << path;
+      if (type == "l") EXPECT_TRUE(S_ISLNK(st.st_mode)) << path;
+      if (type == "p") EXPECT_TRUE(S_ISFIFO(st.st_mode)) << path;
+    }
+    EXPECT_EQ(m.unmount(), 0);
+  }
+}
+
+TEST_F(Fuse, StartupFailuresAreOneLineBeforeMounting) {
+  {
+    Mount m(mnt(), "new", {"-h", "127.0.0.1:1"});
+    EXPECT_FALSE(m.mounted());
+    EXPECT_EQ(m.wait(), 1);
+    std::string err = m.stderr_text();
+    EXPECT_NE(err.find("refused"), std::string::npos) << err;
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  }
+  {
+    Mount m(mnt(), "vac:0123456789012345678901234567890123456789", embedded());
+    EXPECT_FALSE(m.mounted());
+    EXPECT_EQ(m.wait(), 1);
+    EXPECT_NE(m.stderr_text().find("no block"), std::string::npos) << m.stderr_text();
+  }
+  {
+    Mount m(mnt(), "not-a-root", embedded());
+    EXPECT_EQ(m.wait(), 1);
+  }
+}
+
+TEST_F(Fuse, ServerLostWhileMountedThenBack) {
+  MemStore store;
+  auto server = std::make_unique<Server>(store, "127.0.0.1:0");
+  server->start();
+  std::string addr = server->address();
+  Mount m(mnt(), "new", {"-h", addr});
+  ASSERT_TRUE(m.mounted());
+  run("echo one > " + mnt() + "/a && sync " + mnt() + "/a");
+  server.reset();  // the server goes away
+  run("echo two > " + mnt() + "/b");  // local edits still work
+  EXPECT_NE(shell("sync " + mnt() + "/b").status, 0);  // a snapshot cannot: EIO
+  server = std::make_unique<Server>(store, addr);  // back, same address
+  server->start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // past the redial pause
+  run("sync " + mnt() + "/b");  // the dirty blocks were kept
+  std::string score = m.last_score();
+  EXPECT_EQ(m.unmount(), 0);
+  Mount ro(mnt(), score, {"-h", addr, "-r"});
+  EXPECT_EQ(shell("cat " + mnt() + "/a " + mnt() + "/b").out, "one\ntwo\n");
+}

@@ -1,0 +1,116 @@
+#include "mount.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <iterator>
+#include <thread>
+
+namespace vt::test {
+
+namespace fs = std::filesystem;
+
+ShellResult shell(const std::string& cmd) {
+  ShellResult r{-1, ""};
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
+  int st = ::pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+bool fuse_available() { return ::access("/dev/fuse", R_OK | W_OK) == 0 && shell("command -v fusermount3").status == 0; }
+
+static bool is_mountpoint(const fs::path& dir) {
+  std::ifstream m("/proc/self/mounts");
+  std::string want = " " + fs::absolute(dir).lexically_normal().string() + " ";
+  for (std::string line; std::getline(m, line);)
+    if (line.find(want) != std::string::npos && line.find("fuse") != std::string::npos) return true;
+  return false;
+}
+
+Mount::Mount(const fs::path& dir, const std::string& root, const std::vector<std::string>& args) : dir_(dir) {
+  fs::create_directories(dir_);
+  out_ = dir_.string() + ".out";
+  err_ = dir_.string() + ".err";
+  std::vector<std::string> argv = {std::string(VT_BIN_DIR) + "/../fuse/vtfs", "-f"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.push_back(root);
+  argv.push_back(dir_.string());
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    int out = ::open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = ::open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    std::vector<char*> av;
+    for (auto& a : argv) av.push_back(a.data());
+    av.push_back(nullptr);
+    ::execv(av[0], av.data());
+    ::_exit(127);
+  }
+  for (int i = 0; i < 400 && !is_mountpoint(dir_); i++) {
+    int st;
+    if (::waitpid(pid_, &st, WNOHANG) == pid_) {  // it gave up
+      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      pid_ = -1;
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+}
+
+Mount::~Mount() {
+  if (is_mountpoint(dir_)) shell("fusermount3 -uz '" + dir_.string() + "'");
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+}
+
+bool Mount::mounted() const { return is_mountpoint(dir_); }
+
+int Mount::wait() {
+  if (pid_ > 0) {
+    int st;
+    ::waitpid(pid_, &st, 0);
+    status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    pid_ = -1;
+  }
+  return status_;
+}
+
+int Mount::unmount() {
+  shell("fusermount3 -u '" + dir_.string() + "'");
+  return wait();
+}
+
+void Mount::kill9() {
+  if (pid_ > 0) ::kill(pid_, SIGKILL);
+  wait();
+  shell("fusermount3 -uz '" + dir_.string() + "'");
+}
+
+std::vector<std::string> Mount::scores() const {
+  std::ifstream in(out_);
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  return lines;
+}
+
+std::string Mount::last_score() const {
+  auto s = scores();
+  return s.empty() ? "" : s.back();
+}
+
+std::string Mount::stderr_text() const {
+  std::ifstream in(err_);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace vt::test
