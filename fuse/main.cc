@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <ctime>
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include <optional>
 #include <thread>
 
+#include "divert.h"
 #include "ops.h"
 #include "snapshot.h"
 #include "vt/cache.h"
@@ -180,6 +182,30 @@ class Ticker {  // periodic snapshots
   std::thread thread_;
 };
 
+std::string data_home() {
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return x;
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.local/share";
+  return ".";
+}
+
+// The final snapshot could not reach the server: write it to a local
+// recovery store instead and say how to push it later. Edits are never
+// dropped silently.
+void save_for_later(const Options& o, vtfs::Diverter& diverter, vtfs::Snapshots& snaps, const std::string& why) {
+  fmt::print(stderr, "vtfs: final snapshot failed: {}\n", why);
+  std::string dir = data_home() + "/vtfs/recovery/" + std::to_string(std::time(nullptr)) + "-" + std::to_string(::getpid());
+  try {
+    auto local = vt::LogStore::open(dir);
+    diverter.divert(*local);
+    vt::Score s = snaps.take();
+    std::ofstream(dir + "/ROOT") << "vac:" << s.hex() << "\n";
+    fmt::print(stderr, "vtfs: unsynced changes saved in {} as vac:{}\n", dir, s.hex());
+    fmt::print(stderr, "vtfs: when the server is back: vt{} push {}\n", o.address.empty() ? "" : " -h " + o.address, dir);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "vtfs: could not save the changes locally either: {}\n", e.what());
+  }
+}
+
 int run(const Options& o) {
   // Everything that can fail for a bad server or score fails before mounting.
   Embedded embedded;
@@ -192,7 +218,8 @@ int run(const Options& o) {
     embedded = open_embedded(o);
     store = embedded.store.get();
   }
-  vt::Cache cache(*store, vt::CacheOptions{.budget = o.cache});
+  vtfs::Diverter diverter(*store);
+  vt::Cache cache(diverter, vt::CacheOptions{.budget = o.cache});
   auto root = parse_root(o.root);
   auto vfs = root ? vt::VacFs::open(cache, *root) : vt::VacFs::create(cache);
   int out = ::dup(1);  // scores still reach the caller's stdout after daemonizing
@@ -230,7 +257,7 @@ int run(const Options& o) {
     try {
       snaps.take();  // the final snapshot
     } catch (const std::exception& e) {
-      fmt::print(stderr, "vtfs: final snapshot failed: {}\n", e.what());
+      save_for_later(o, diverter, snaps, e.what());
       rc = 1;
     }
   }

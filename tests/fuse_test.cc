@@ -284,3 +284,32 @@ TEST_F(Fuse, ServerLostWhileMountedThenBack) {
   Mount ro(mnt(), score, {"-h", addr, "-r"});
   EXPECT_EQ(shell("cat " + mnt() + "/a " + mnt() + "/b").out, "one\ntwo\n");
 }
+
+TEST_F(Fuse, ServerGoneAtUnmountSavesEditsForLater) {
+  MemStore store;
+  auto server = std::make_unique<Server>(store, "127.0.0.1:0");
+  server->start();
+  std::string addr = server->address();
+  ::setenv("XDG_DATA_HOME", (base / "data").c_str(), 1);
+  Mount m(mnt(), "new", {"-h", addr});
+  ::unsetenv("XDG_DATA_HOME");
+  ASSERT_TRUE(m.mounted());
+  run("echo precious > " + mnt() + "/keep");
+  server.reset();
+  EXPECT_EQ(m.unmount(), 1);
+  std::string err = m.stderr_text();
+  auto at = err.find("saved in ");
+  ASSERT_NE(at, std::string::npos) << err;
+  std::string dir = err.substr(at + 9, err.find(' ', at + 9) - at - 9);
+  auto sc = err.find("vac:", at);
+  std::string score = err.substr(sc, 44);
+  EXPECT_NE(err.find("vt -h " + addr + " push " + dir), std::string::npos) << err;
+  // The server comes back; the documented command pushes the changes.
+  server = std::make_unique<Server>(store, addr);
+  server->start();
+  auto push = shell(std::string(VT_BIN_DIR) + "/vt -h " + addr + " push " + dir);
+  ASSERT_EQ(push.status, 0) << push.out;
+  Mount ro(mnt(), score, {"-h", addr, "-r"});
+  ASSERT_TRUE(ro.mounted()) << ro.stderr_text();
+  EXPECT_EQ(shell("cat " + mnt() + "/keep").out, "precious\n");
+}

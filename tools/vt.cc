@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <string>
@@ -12,6 +13,7 @@
 #include "vt_cmds.h"
 #include "vt/client.h"
 #include "vt/error.h"
+#include "vt/logstore.h"
 #include "vt/status.h"
 #include "vt/zero.h"
 
@@ -25,6 +27,7 @@ const std::string kUsage =
     "  ping                    check that the server answers\n"
     "  sync                    wait until the server's writes are durable\n"
     "  stats address           print a vtd status page (vtd -s address)\n"
+    "  push storedir           send every block of a local store to the server\n"
     "  vac [-b blocksize] [-d vac:old] [-x pattern] [-n name] [-q] path...\n"
     "                          archive files, print the vac: score\n"
     "  unvac [-t] vac:score [dir]   extract (or list with -t) an archive\n"
@@ -130,6 +133,25 @@ int cmd_stats(const Args& a) {
   return 0;
 }
 
+// Sends every block of a local store (e.g. what vtfs saved when the server
+// was unreachable at unmount) to the server, then syncs it.
+int cmd_push(const Args& a) {
+  if (a.words.size() != 1) throw cli::UsageError("push wants a store directory");
+  auto client = Client::connect(a.address);
+  auto local = LogStore::open(a.words[0]);
+  std::uint64_t n = 0;
+  local->for_each([&](WireType type, std::span<const std::uint8_t> data) {
+    client->put_async(type, Bytes(data.begin(), data.end()), Score::of(data));
+    n++;
+  });
+  client->sync();
+  std::ifstream root(a.words[0] + "/ROOT");
+  std::string score;
+  root >> score;
+  fmt::print("pushed {} blocks{}\n", n, score.empty() ? "" : "; " + score + " is on the server");
+  return 0;
+}
+
 struct Command {
   const char* options;
   std::function<int(const Args&)> run;
@@ -149,6 +171,7 @@ int main(int argc, char** argv) {
       {"ping", {"", cmd_ping}},
       {"sync", {"", cmd_sync}},
       {"stats", {"", cmd_stats}},
+      {"push", {"", cmd_push}},
       {"vac", {"b:d:x:qn:", cli::cmd_vac}},
       {"unvac", {"t", cli::cmd_unvac}},
       {"ls", {"l", cli::cmd_ls}},

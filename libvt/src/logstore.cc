@@ -98,9 +98,9 @@ struct ScanOptions {
 
 // Walks the records of `seg` from `start`, calling `fn` for each sound one.
 // Returns the offset and reason of the first unsound record, if any.
-std::optional<std::pair<std::uint64_t, std::string>> scan_segment(
-    const Segment& seg, std::uint64_t start, const ScanOptions& opt,
-    const std::function<void(const detail::RecordHeader&, std::uint64_t)>& fn) {
+using RecordFn = std::function<void(const detail::RecordHeader&, std::uint64_t, std::span<const std::uint8_t>)>;
+
+std::optional<std::pair<std::uint64_t, std::string>> scan_segment(const Segment& seg, std::uint64_t start, const ScanOptions& opt, const RecordFn& fn) {
   const std::string name = segment_name(seg.id);
   struct stat st;
   if (::fstat(seg.fd.get(), &st) < 0) throw_errno("stat " + name);
@@ -118,7 +118,7 @@ std::optional<std::pair<std::uint64_t, std::string>> scan_segment(
     pread_all(seg.fd.get(), data, off + detail::kRecordHeader, name);
     if (detail::record_crc({buf.data(), 32}, data) != h->crc) return std::pair{off, std::string("checksum mismatch")};
     if (opt.verify_hash && Score::of(data) != h->score) return std::pair{off, std::string("data does not hash to the record's score")};
-    fn(*h, off);
+    fn(*h, off, data);
     off += detail::kRecordHeader + h->length;
   }
   return std::nullopt;
@@ -205,7 +205,7 @@ struct LogStore::Impl {
       if (start > seg->size)
         throw Error(Errc::Corrupt, segment_name(seg->id) + " is shorter than the index records (" + std::to_string(seg->size) + " < " +
                                        std::to_string(start) + " bytes): synced blocks are lost; run 'vtd reindex'");
-      auto bad = scan_segment(*seg, start, opt, [&](const detail::RecordHeader& h, std::uint64_t off) {
+      auto bad = scan_segment(*seg, start, opt, [&](const detail::RecordHeader& h, std::uint64_t off, auto) {
         found.push_back({IndexKey{h.score, h.type}, Location{{seg->id, off}, h.length}});
       });
       struct stat st;
@@ -407,7 +407,7 @@ CheckReport LogStore::check(const fs::path& dir) {
   CheckReport report;
   std::unordered_map<IndexKey, Location, detail::IndexKeyHash> first;  // each block's first sound record
   for (auto& seg : impl->segments) {
-    auto bad = scan_segment(*seg, 0, {options.max_block, true}, [&](const detail::RecordHeader& h, std::uint64_t off) {
+    auto bad = scan_segment(*seg, 0, {options.max_block, true}, [&](const detail::RecordHeader& h, std::uint64_t off, auto) {
       report.records++;
       report.bytes += h.length;
       first.try_emplace(IndexKey{h.score, h.type}, Location{{seg->id, off}, h.length});
@@ -427,6 +427,19 @@ CheckReport LogStore::check(const fs::path& dir) {
   for (const auto& [key, loc] : first)
     if (loc.pos < tail) report.problems.push_back("block " + key.score.hex() + " in " + segment_name(loc.pos.segment) + " is missing from the index");
   return report;
+}
+
+void LogStore::for_each(const std::function<void(WireType, std::span<const std::uint8_t>)>& fn) {
+  std::vector<std::shared_ptr<Segment>> segs;
+  {
+    std::lock_guard lock(impl_->mu);
+    segs = impl_->segments;
+  }
+  for (auto& seg : segs) {
+    auto bad = scan_segment(*seg, 0, {impl_->options.max_block, true},
+                            [&](const detail::RecordHeader& h, std::uint64_t, std::span<const std::uint8_t> data) { fn(h.type, data); });
+    if (bad) throw Error(Errc::Corrupt, segment_name(seg->id) + " offset " + std::to_string(bad->first) + ": " + bad->second);
+  }
 }
 
 std::uint64_t LogStore::reindex(const fs::path& dir, LogStoreOptions options) {
