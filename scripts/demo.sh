@@ -1,19 +1,39 @@
 #!/usr/bin/env bash
-# Sets everything up and runs the main job. For now: start vtd on a durable
-# store, store a block with `vt write`, sync, and read it back.
+# Sets everything up and runs the main job: mount a new archive on the
+# embedded store, copy files in, snapshot with fsync, unmount, and mount the
+# printed score again read-only.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/deps.sh"
 "$top/scripts/build.sh" "$top/build"
-bin=$top/build/tools
+bin=$top/build
 store=${VTFS_DEMO_STORE:-$top/build/demo-store}
-addr=127.0.0.1:17034
-"$bin/vtd" -a "$addr" "$store" &
-vtd=$!
-trap 'kill $vtd 2>/dev/null; wait $vtd 2>/dev/null' EXIT
-for _ in $(seq 50); do "$bin/vt" -h "$addr" ping 2>/dev/null && break; sleep 0.1; done
-score=$(echo "hello, venti" | "$bin/vt" -h "$addr" write)
-"$bin/vt" -h "$addr" sync
-echo "stored block $score in $store"
-echo -n "read back: "
-"$bin/vt" -h "$addr" read "$score"
+mnt=$top/build/demo-mnt
+mkdir -p "$mnt"
+fusermount3 -uz "$mnt" 2>/dev/null || true
+
+wait_mounted() { for _ in $(seq 100); do mountpoint -q "$mnt" && return 0; sleep 0.05; done; echo "mount failed" >&2; exit 1; }
+
+echo "== vtfs new $mnt (embedded store in $store)"
+"$bin/fuse/vtfs" -f --store "$store" new "$mnt" > "$top/build/demo-scores" &
+vtfs=$!
+wait_mounted
+cp "$top/README.md" "$mnt/"
+mkdir "$mnt/man" && cp "$top"/man/* "$mnt/man/"
+echo "hello, venti" > "$mnt/hello.txt"
+sync "$mnt/hello.txt"   # fsync: a snapshot
+echo "snapshot: $(tail -n 1 "$top/build/demo-scores")"
+ls -l "$mnt"
+fusermount3 -u "$mnt"
+wait $vtfs
+score=$(tail -n 1 "$top/build/demo-scores")
+echo "== unmounted; the archive is $score"
+
+echo "== vtfs -r $score $mnt"
+"$bin/fuse/vtfs" -f -r --store "$store" "$score" "$mnt" > /dev/null &
+vtfs=$!
+wait_mounted
+ls -lR "$mnt" | head -20
+cat "$mnt/hello.txt"
+fusermount3 -u "$mnt"
+wait $vtfs
