@@ -235,9 +235,9 @@ TEST_F(Fuse, ClassicFixturesMount) {
         EXPECT_EQ(st.st_mode & 0777, std::stoul(perm, nullptr, 8)) << path;
         EXPECT_EQ(shell("sha256sum < '" + mnt() + "/" + path + "' | cut -c1-64").out, sha + "\n") << path;
       }
-      if (type == "d") EXPECT_TRUE(S_ISDIR(st.st_mode)) << path;
-      if (type == "l") EXPECT_TRUE(S_ISLNK(st.st_mode)) << path;
-      if (type == "p") EXPECT_TRUE(S_ISFIFO(st.st_mode)) << path;
+      char want = type == "d" ? 'd' : type == "l" ? 'l' : type == "p" ? 'p' : 'f';
+      char got = S_ISDIR(st.st_mode) ? 'd' : S_ISLNK(st.st_mode) ? 'l' : S_ISFIFO(st.st_mode) ? 'p' : 'f';
+      EXPECT_EQ(got, want) << path;
     }
     EXPECT_EQ(m.unmount(), 0);
   }

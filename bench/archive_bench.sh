@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# archive_bench: vt vac / vt unvac of a 1 GiB random file and of a
+# 20,000-file tree (1-16 KiB files) against vtd over loopback, beside tar to
+# a pipe, borg create / extract (Debian's borgbackup, --encryption none
+# -C none) and the SHA-1 ceiling, all in one run. Prints MB/s, files/s and
+# ratios.
+#
+#   bench/archive_bench.sh [build-dir] [MiB] [files]
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$top/build}
+mib=${2:-1024}
+nfiles=${3:-20000}
+if ! command -v borg >/dev/null || ! command -v bc >/dev/null; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get install -y -qq borgbackup bc >/dev/null
+fi
+work=$(mktemp -d /tmp/archive-bench.XXXXXX)
+trap 'kill $vtd 2>/dev/null; wait $vtd 2>/dev/null; rm -rf "$work"' EXIT
+
+# Data: page-cached source.
+head -c $((mib << 20)) /dev/urandom > "$work/big"
+python3 - "$work/tree" "$nfiles" <<'PY'
+import os, random, sys
+root, n = sys.argv[1], int(sys.argv[2])
+random.seed(1)
+for i in range(n):
+    d = os.path.join(root, "d%03d" % (i // 200))
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "f%05d" % i), "wb") as f:
+        f.write(random.randbytes(random.randint(1024, 16384)))
+PY
+tree_bytes=$(du -sb "$work/tree" | cut -f1)
+cat "$work/big" > /dev/null; tar cf - -C "$work" tree > /dev/null
+
+secs() { local t0=$(date +%s.%N); "$@" > /dev/null; echo "$(date +%s.%N) - $t0" | bc -l; }
+rate() { echo "$1 / $2 / 1000000" | bc -l; }
+
+sha1=$(rate $((mib << 20)) "$(secs openssl sha1 "$work/big")")
+
+"$build/tools/vtd" -a 127.0.0.1:0 "$work/store" > "$work/addr" 2>/dev/null &
+vtd=$!
+for _ in $(seq 100); do [ -s "$work/addr" ] && break; sleep 0.05; done
+export venti=$(head -1 "$work/addr")
+vt="$build/tools/vt"
+
+t_vac_big=$(secs "$vt" vac -q "$work/big")
+big_score=$("$vt" vac -q "$work/big")
+mkdir "$work/out1"; t_unvac_big=$(secs "$vt" unvac "$big_score" "$work/out1")
+t_vac_tree=$(secs "$vt" vac -q "$work/tree")
+tree_score=$("$vt" vac -q "$work/tree")
+mkdir "$work/out2"; t_unvac_tree=$(secs "$vt" unvac "$tree_score" "$work/out2")
+rm -rf "$work/out1" "$work/out2"
+
+t_tar_big=$(secs sh -c "tar cf - -C '$work' big | cat > /dev/null")
+t_tar_tree=$(secs sh -c "tar cf - -C '$work' tree | cat > /dev/null")
+
+export BORG_REPO="$work/borg" BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
+borg init -q --encryption none
+t_borg_big=$(secs borg create -C none ::big "$work/big")
+t_borg_tree=$(secs borg create -C none ::tree "$work/tree")
+mkdir "$work/out3" && cd "$work/out3"
+t_borg_x_big=$(secs borg extract ::big)
+t_borg_x_tree=$(secs borg extract ::tree)
+cd /
+
+printf '%s MiB file, %s-file tree (%s MB), vtd over loopback, one run\n' "$mib" "$nfiles" $((tree_bytes / 1000000))
+printf '%-26s %10s %10s %12s\n' "" "file MB/s" "files/s" "file/SHA-1"
+row() { printf '%-26s %10.0f %10.0f %12.2f\n' "$1" "$(rate $((mib << 20)) "$2")" "$(echo "$nfiles / $3" | bc -l)" "$(echo "$(rate $((mib << 20)) "$2") / $sha1" | bc -l)"; }
+printf '%-26s %10.0f %10s %12s\n' "SHA-1 (openssl, 1 core)" "$sha1" "" "1.00"
+row "vt vac" "$t_vac_big" "$t_vac_tree"
+row "vt unvac" "$t_unvac_big" "$t_unvac_tree"
+row "tar to a pipe" "$t_tar_big" "$t_tar_tree"
+row "borg create -C none" "$t_borg_big" "$t_borg_tree"
+row "borg extract" "$t_borg_x_big" "$t_borg_x_tree"
+printf 'vt vac / borg create: file %.2fx, tree %.2fx;  vt unvac / borg extract: file %.2fx, tree %.2fx\n' \
+  "$(echo "$t_borg_big / $t_vac_big" | bc -l)" "$(echo "$t_borg_tree / $t_vac_tree" | bc -l)" \
+  "$(echo "$t_borg_x_big / $t_unvac_big" | bc -l)" "$(echo "$t_borg_x_tree / $t_unvac_tree" | bc -l)"

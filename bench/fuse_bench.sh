@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# fuse_bench: one dataset (a random file and a tree of 1-16 KiB files);
+# copy in + fsync, cold sequential read, ls -lR, find, tar out - for vtfs
+# (embedded store), the local disk, and restic and borg (backup, then read
+# back through their FUSE mounts), all in one run, with ratios.
+#
+#   bench/fuse_bench.sh [build-dir] [MiB] [files]      (as root: drops caches)
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$top/build}
+mib=${2:-1024}
+nfiles=${3:-20000}
+need=()
+command -v borg >/dev/null || need+=(borgbackup)
+command -v restic >/dev/null || need+=(restic)
+python3 -c 'import llfuse' 2>/dev/null || python3 -c 'import pyfuse3' 2>/dev/null || need+=(python3-llfuse)
+command -v bc >/dev/null || need+=(bc)
+if ((${#need[@]})); then apt-get install -y -qq "${need[@]}" >/dev/null; fi
+
+work=$(mktemp -d /tmp/fuse-bench.XXXXXX)
+mnt=$work/mnt
+mkdir -p "$mnt" "$work/data"
+pid=""
+cleanup() { fusermount3 -uz "$mnt" 2>/dev/null || true; [ -z "$pid" ] || kill "$pid" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+head -c $((mib << 20)) /dev/urandom > "$work/big"
+python3 - "$work/data/tree" "$nfiles" <<'PY'
+import os, random, sys
+root, n = sys.argv[1], int(sys.argv[2])
+random.seed(1)
+for i in range(n):
+    d = os.path.join(root, "d%03d" % (i // 200))
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "f%05d" % i), "wb") as f:
+        f.write(random.randbytes(random.randint(1024, 16384)))
+PY
+mv "$work/big" "$work/data/big"
+
+secs() { local t0=$(date +%s.%N); "$@" > /dev/null 2>&1; echo "$(date +%s.%N) - $t0" | bc -l; }
+drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
+mounted() { for _ in $(seq 200); do mountpoint -q "$mnt" && return 0; sleep 0.05; done; return 1; }
+# The read-side measures on a mounted tree at $1.
+reads() {
+  drop
+  r=$(secs cat "$1/big")
+  l=$(secs ls -lR "$1/tree")
+  drop
+  f=$(secs find "$1/tree")
+  t=$(secs sh -c "tar cf - -C '$1' tree | cat > /dev/null")
+  echo "$r $l $f $t"
+}
+declare -A res
+
+# Local disk.
+drop
+res[local_copy]=$(secs sh -c "cp -a '$work/data' '$work/localcopy' && sync -f '$work/localcopy'")
+res[local_read]=$(reads "$work/localcopy")
+
+# vtfs on its embedded store.
+"$build/fuse/vtfs" -f --store "$work/store" --listen none new "$mnt" > "$work/scores" &
+pid=$!
+mounted
+res[vtfs_copy]=$(secs sh -c "cp -a '$work/data/.' '$mnt/' && sync '$mnt/big'")
+fusermount3 -u "$mnt"; wait "$pid"
+score=$(tail -1 "$work/scores")
+"$build/fuse/vtfs" -f -r --store "$work/store" --listen none "$score" "$mnt" > /dev/null &
+pid=$!
+mounted
+res[vtfs_read]=$(reads "$mnt")
+fusermount3 -u "$mnt"; wait "$pid"
+
+# borg: create, then read through borg mount.
+export BORG_REPO="$work/borg" BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes
+borg init -q --encryption none
+res[borg_copy]=$(secs sh -c "cd '$work/data' && borg create -C none ::a big tree")
+borg mount ::a "$mnt"
+mounted
+res[borg_read]=$(reads "$mnt")
+fusermount3 -u "$mnt"
+
+# restic: backup, then read through restic mount.
+export RESTIC_REPOSITORY="$work/restic" RESTIC_PASSWORD=bench
+restic init -q
+res[restic_copy]=$(secs sh -c "cd '$work/data' && restic backup -q big tree")
+restic mount "$mnt" > /dev/null 2>&1 &
+pid=$!
+mounted
+snap=$(ls "$mnt/snapshots" | grep -v latest | head -1)
+res[restic_read]=$(reads "$mnt/snapshots/$snap")
+fusermount3 -u "$mnt"; wait "$pid" || true; pid=""
+
+printf '%s MiB file + %s-file tree, one run (seconds; MB/s for the cold read)\n' "$mib" "$nfiles"
+printf '%-10s %12s %12s %10s %10s %10s\n' "" "copy+fsync" "cold read" "ls -lR" "find" "tar out"
+for k in local vtfs borg restic; do
+  read -r r l f t <<< "${res[${k}_read]}"
+  printf '%-10s %12.2f %9.0f MB/s %8.2f %10.2f %10.2f\n' "$k" "${res[${k}_copy]}" "$(echo "$mib * 1.048576 / $r" | bc -l)" "$l" "$f" "$t"
+done
+read -r vr vl _ _ <<< "${res[vtfs_read]}"
+read -r br bl _ _ <<< "${res[borg_read]}"
+printf 'vtfs vs borg mount: cold read %.2fx faster, ls -lR %.2fx faster; copy-in+fsync vs borg create: %.2fx\n' \
+  "$(echo "$br / $vr" | bc -l)" "$(echo "$bl / $vl" | bc -l)" "$(echo "${res[borg_copy]} / ${res[vtfs_copy]}" | bc -l)"
