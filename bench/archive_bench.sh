@@ -19,17 +19,7 @@ work=$(mktemp -d /tmp/archive-bench.XXXXXX)
 trap 'kill $vtd 2>/dev/null; wait $vtd 2>/dev/null; rm -rf "$work"' EXIT
 
 # Data: page-cached source.
-head -c $((mib << 20)) /dev/urandom > "$work/big"
-python3 - "$work/tree" "$nfiles" <<'PY'
-import os, random, sys
-root, n = sys.argv[1], int(sys.argv[2])
-random.seed(1)
-for i in range(n):
-    d = os.path.join(root, "d%03d" % (i // 200))
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "f%05d" % i), "wb") as f:
-        f.write(random.randbytes(random.randint(1024, 16384)))
-PY
+python3 "$top/bench/make_dataset.py" "$work" "$mib" "$nfiles"
 tree_bytes=$(du -sb "$work/tree" | cut -f1)
 cat "$work/big" > /dev/null; tar cf - -C "$work" tree > /dev/null
 
@@ -56,7 +46,7 @@ t_tar_big=$(secs sh -c "tar cf - -C '$work' big | cat > /dev/null")
 t_tar_tree=$(secs sh -c "tar cf - -C '$work' tree | cat > /dev/null")
 
 export BORG_REPO="$work/borg" BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
-borg init -q --encryption none
+borg init --encryption none > /dev/null 2>&1
 t_borg_big=$(secs borg create -C none ::big "$work/big")
 t_borg_tree=$(secs borg create -C none ::tree "$work/tree")
 mkdir "$work/out3" && cd "$work/out3"

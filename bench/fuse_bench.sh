@@ -24,18 +24,7 @@ pid=""
 cleanup() { fusermount3 -uz "$mnt" 2>/dev/null || true; [ -z "$pid" ] || kill "$pid" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-head -c $((mib << 20)) /dev/urandom > "$work/big"
-python3 - "$work/data/tree" "$nfiles" <<'PY'
-import os, random, sys
-root, n = sys.argv[1], int(sys.argv[2])
-random.seed(1)
-for i in range(n):
-    d = os.path.join(root, "d%03d" % (i // 200))
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "f%05d" % i), "wb") as f:
-        f.write(random.randbytes(random.randint(1024, 16384)))
-PY
-mv "$work/big" "$work/data/big"
+python3 "$top/bench/make_dataset.py" "$work/data" "$mib" "$nfiles"
 
 secs() { local t0=$(date +%s.%N); "$@" > /dev/null 2>&1; echo "$(date +%s.%N) - $t0" | bc -l; }
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
@@ -72,7 +61,7 @@ fusermount3 -u "$mnt"; wait "$pid"
 
 # borg: create, then read through borg mount.
 export BORG_REPO="$work/borg" BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes
-borg init -q --encryption none
+borg init --encryption none > /dev/null 2>&1
 res[borg_copy]=$(secs sh -c "cd '$work/data' && borg create -C none ::a big tree")
 borg mount ::a "$mnt"
 mounted
@@ -81,7 +70,7 @@ fusermount3 -u "$mnt"
 
 # restic: backup, then read through restic mount.
 export RESTIC_REPOSITORY="$work/restic" RESTIC_PASSWORD=bench
-restic init -q
+restic init > /dev/null 2>&1
 res[restic_copy]=$(secs sh -c "cd '$work/data' && restic backup -q big tree")
 restic mount "$mnt" > /dev/null 2>&1 &
 pid=$!

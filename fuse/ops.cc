@@ -1,7 +1,5 @@
 #include "ops.h"
 
-#include <grp.h>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -12,6 +10,7 @@
 
 #include "errmap.h"
 #include "vt/error.h"
+#include "vt/posix.h"
 
 namespace vtfs {
 
@@ -20,6 +19,12 @@ namespace {
 using vt::DirEntry;
 using vt::VacFs;
 using NodePtr = VacFs::NodePtr;
+using vt::gid_by_name;
+using vt::group_name;
+using vt::uid_by_name;
+using vt::unix_perms;
+using vt::user_name;
+using vt::vac_perms;
 
 const char kScoreXattr[] = "user.vtfs.score";
 
@@ -39,50 +44,6 @@ bool refuse_if_read_only(fuse_req_t req) {
   if (!ctx(req).read_only) return false;
   fuse_reply_err(req, EROFS);
   return true;
-}
-
-std::uint32_t uid_by_name(const std::string& name, std::uint32_t fallback) {
-  passwd pw, *res = nullptr;
-  char buf[4096];
-  if (!name.empty() && getpwnam_r(name.c_str(), &pw, buf, sizeof buf, &res) == 0 && res) return res->pw_uid;
-  return fallback;
-}
-
-std::uint32_t gid_by_name(const std::string& name, std::uint32_t fallback) {
-  group gr, *res = nullptr;
-  char buf[4096];
-  if (!name.empty() && getgrnam_r(name.c_str(), &gr, buf, sizeof buf, &res) == 0 && res) return res->gr_gid;
-  return fallback;
-}
-
-std::string user_name(uid_t uid) {
-  passwd pw, *res = nullptr;
-  char buf[4096];
-  if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res) return pw.pw_name;
-  return std::to_string(uid);
-}
-
-std::string group_name(gid_t gid) {
-  group gr, *res = nullptr;
-  char buf[4096];
-  if (getgrgid_r(gid, &gr, buf, sizeof buf, &res) == 0 && res) return gr.gr_name;
-  return std::to_string(gid);
-}
-
-mode_t unix_perms(const DirEntry& d) {
-  mode_t m = d.mode & 0777;
-  if (d.mode & vt::kModeSetUid) m |= S_ISUID;
-  if (d.mode & vt::kModeSetGid) m |= S_ISGID;
-  if (d.mode & vt::kModeSticky) m |= S_ISVTX;
-  return m;
-}
-
-std::uint32_t vac_perms(mode_t m) {
-  std::uint32_t v = m & 0777;
-  if (m & S_ISUID) v |= vt::kModeSetUid;
-  if (m & S_ISGID) v |= vt::kModeSetGid;
-  if (m & S_ISVTX) v |= vt::kModeSticky;
-  return v;
 }
 
 // A device's data stream says "c MAJOR MINOR" or "b MAJOR MINOR".
@@ -120,7 +81,7 @@ struct stat attr_of(Context& c, const NodePtr& n, fuse_ino_t ino) {
     type = dev.block ? S_IFBLK : S_IFCHR;
     st.st_rdev = dev.rdev;
   }
-  st.st_mode = type | (type == S_IFLNK ? 0777 : unix_perms(d));
+  st.st_mode = type | (type == S_IFLNK ? 0777 : unix_perms(d.mode));
   st.st_nlink = d.is_dir() ? 2 : 1;
   st.st_uid = d.posix ? d.posix->uid : uid_by_name(d.uid, 0);
   st.st_gid = d.posix ? d.posix->gid : gid_by_name(d.gid, 0);
@@ -209,7 +170,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
     NodePtr n = c.inodes.node(ino);
     if (to_set & FUSE_SET_ATTR_SIZE) c.vfs.truncate(n, static_cast<std::uint64_t>(attr->st_size));
     DirEntry d = c.vfs.stat(n);
-    if (!d.posix) d.posix = vt::PosixInfo{0, 0, 0, uid_by_name(d.uid, 0), gid_by_name(d.gid, 0), 0};
+    if (!d.posix) d.posix = vt::PosixInfo{0, 0, 0, static_cast<std::uint32_t>(uid_by_name(d.uid, 0)), static_cast<std::uint32_t>(gid_by_name(d.gid, 0)), 0};
     timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     auto set_time = [&](std::uint32_t& sec, std::uint32_t& ns, const timespec& t, bool to_now) {

@@ -12,6 +12,7 @@
 #include <random>
 
 #include "fixtures.h"
+#include "process.h"
 #include "vt/memstore.h"
 #include "vt/metablock.h"
 #include "vt/server.h"
@@ -23,20 +24,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int status;
-  std::string out;
-};
-
-Result sh(const std::string& cmd) {
-  Result r{-1, ""};
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
-  int st = ::pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+using Result = test::ShellResult;
+Result sh(const std::string& cmd) { return test::shell(cmd); }
 
 void write_file(const fs::path& p, const Bytes& data) {
   std::ofstream f(p, std::ios::binary);
@@ -216,32 +205,21 @@ TEST_P(ClassicUnvac, ExtractsAsTheManifestSays) {
   fs::path out = tmp / "out";
   Result r = sh(vt + " unvac vac:" + root.hex() + " " + out.string());
   ASSERT_EQ(r.status, 0) << r.out;
-  std::ifstream in(test::fixture_dir(GetParam()) + "/MANIFEST.tsv");
   int n = 0;
-  for (std::string line; std::getline(in, line); n++) {
-    std::istringstream f(line);
-    std::string path, type, perm, size, mtime, sha;
-    std::getline(f, path, '\t');
-    std::getline(f, type, '\t');
-    std::getline(f, perm, '\t');
-    std::getline(f, size, '\t');
-    std::getline(f, mtime, '\t');
-    std::getline(f, sha, '\t');
+  for (const auto& m : test::read_manifest(GetParam())) {
+    n++;
+    const std::string& path = m.path;
     struct stat st;
     ASSERT_EQ(::lstat((out / path).c_str(), &st), 0) << path;
-    if (type == "f") {
+    if (m.type == 'f') {
       EXPECT_TRUE(S_ISREG(st.st_mode)) << path;
-      EXPECT_EQ(std::to_string(st.st_size), size) << path;
-      EXPECT_EQ(sh("sha256sum < '" + (out / path).string() + "' | cut -c1-64").out, sha + "\n") << path;
-      EXPECT_EQ(std::to_string(st.st_mtim.tv_sec), mtime) << path;
-      EXPECT_EQ(st.st_mode & 07777, std::stoul(perm, nullptr, 8)) << path;
-    } else if (type == "d") {
-      EXPECT_TRUE(S_ISDIR(st.st_mode)) << path;
-    } else if (type == "l") {
-      EXPECT_TRUE(S_ISLNK(st.st_mode)) << path;
-    } else if (type == "p") {
-      EXPECT_TRUE(S_ISFIFO(st.st_mode)) << path;
+      EXPECT_EQ(static_cast<std::uint64_t>(st.st_size), m.size) << path;
+      EXPECT_EQ(sh("sha256sum < '" + (out / path).string() + "' | cut -c1-64").out, m.digest + "\n") << path;
+      EXPECT_EQ(std::to_string(st.st_mtim.tv_sec), m.mtime) << path;
+      EXPECT_EQ(st.st_mode & 07777, m.perm) << path;
     }
+    char got = S_ISDIR(st.st_mode) ? 'd' : S_ISLNK(st.st_mode) ? 'l' : S_ISFIFO(st.st_mode) ? 'p' : 'f';
+    EXPECT_EQ(got, m.type) << path;
   }
   EXPECT_GT(n, 1);
 }

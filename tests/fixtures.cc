@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 
 namespace vt::test {
 
@@ -28,6 +29,28 @@ Score load_fixture(const std::string& name, BlockStore& store) {
   std::string text;
   root >> text;
   return Score::parse(text);
+}
+
+std::vector<ManifestLine> read_manifest(const std::string& name) {
+  std::ifstream in(fixture_dir(name) + "/MANIFEST.tsv");
+  std::vector<ManifestLine> out;
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream f(line);
+    std::string type, perm, size;
+    ManifestLine m;
+    std::getline(f, m.path, '\t');
+    std::getline(f, type, '\t');
+    std::getline(f, perm, '\t');
+    std::getline(f, size, '\t');
+    std::getline(f, m.mtime, '\t');
+    std::getline(f, m.digest, '\t');
+    m.type = type.empty() ? '?' : type[0];
+    m.perm = static_cast<unsigned>(std::stoul(perm, nullptr, 8));
+    m.size = std::stoull(size);
+    out.push_back(m);
+  }
+  if (out.empty()) ADD_FAILURE() << "empty or missing manifest for " << name;
+  return out;
 }
 
 }  // namespace vt::test

@@ -217,27 +217,18 @@ TEST_F(Fuse, ClassicFixturesMount) {
     server.start();
     Mount m(mnt(), "vac:" + root.hex(), {"-h", server.address(), "-r"});
     ASSERT_TRUE(m.mounted()) << m.stderr_text();
-    std::ifstream in(test::fixture_dir(name) + "/MANIFEST.tsv");
-    for (std::string line; std::getline(in, line);) {
-      std::istringstream f(line);
-      std::string path, type, perm, size, mtime, sha;
-      std::getline(f, path, '\t');
-      std::getline(f, type, '\t');
-      std::getline(f, perm, '\t');
-      std::getline(f, size, '\t');
-      std::getline(f, mtime, '\t');
-      std::getline(f, sha, '\t');
+    for (const auto& e : test::read_manifest(name)) {
+      std::string path = mnt() + "/" + e.path;
       struct stat st;
-      ASSERT_EQ(::lstat((mnt() + "/" + path).c_str(), &st), 0) << path;
-      if (type == "f") {
-        EXPECT_EQ(std::to_string(st.st_size), size) << path;
-        EXPECT_EQ(std::to_string(st.st_mtim.tv_sec), mtime) << path;
-        EXPECT_EQ(st.st_mode & 0777, std::stoul(perm, nullptr, 8)) << path;
-        EXPECT_EQ(shell("sha256sum < '" + mnt() + "/" + path + "' | cut -c1-64").out, sha + "\n") << path;
+      ASSERT_EQ(::lstat(path.c_str(), &st), 0) << e.path;
+      if (e.type == 'f') {
+        EXPECT_EQ(static_cast<std::uint64_t>(st.st_size), e.size) << e.path;
+        EXPECT_EQ(std::to_string(st.st_mtim.tv_sec), e.mtime) << e.path;
+        EXPECT_EQ(st.st_mode & 0777, e.perm) << e.path;
+        EXPECT_EQ(shell("sha256sum < '" + path + "' | cut -c1-64").out, e.digest + "\n") << e.path;
       }
-      char want = type == "d" ? 'd' : type == "l" ? 'l' : type == "p" ? 'p' : 'f';
       char got = S_ISDIR(st.st_mode) ? 'd' : S_ISLNK(st.st_mode) ? 'l' : S_ISFIFO(st.st_mode) ? 'p' : 'f';
-      EXPECT_EQ(got, want) << path;
+      EXPECT_EQ(got, e.type) << e.path;
     }
     EXPECT_EQ(m.unmount(), 0);
   }

@@ -14,16 +14,6 @@ namespace vt::test {
 
 namespace fs = std::filesystem;
 
-ShellResult shell(const std::string& cmd) {
-  ShellResult r{-1, ""};
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
-  int st = ::pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
 bool fuse_available() { return ::access("/dev/fuse", R_OK | W_OK) == 0 && shell("command -v fusermount3").status == 0; }
 
 static bool is_mountpoint(const fs::path& dir) {

@@ -7,16 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "process.h"
+
 namespace vt::test {
 
 bool fuse_available();  // /dev/fuse and fusermount3 usable
 
-struct ShellResult {
-  int status;
-  std::string out;
-};
-// Runs a shell command; its exit status and output (stdout and stderr).
-ShellResult shell(const std::string& cmd);
 
 class Mount {
  public:

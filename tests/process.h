@@ -31,4 +31,11 @@ class Process {
   std::string err_path_;
 };
 
+struct ShellResult {
+  int status;
+  std::string out;  // stdout and stderr
+};
+// Runs a shell command and collects what it prints.
+ShellResult shell(const std::string& cmd);
+
 }  // namespace vt::test

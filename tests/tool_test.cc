@@ -5,6 +5,7 @@
 #include <fstream>
 #include <string>
 
+#include "process.h"
 #include "vt/memstore.h"
 #include "vt/server.h"
 
@@ -12,21 +13,8 @@ using namespace vt;
 
 namespace {
 
-struct Result {
-  int status;
-  std::string out;
-};
-
-Result sh(const std::string& cmd) {
-  Result r{-1, ""};
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
-  int st = ::pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+using Result = test::ShellResult;
+Result sh(const std::string& cmd) { return test::shell(cmd); }
 
 class Tool : public testing::Test {
  protected:

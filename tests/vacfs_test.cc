@@ -26,28 +26,11 @@ std::string sha256_hex(std::span<const std::uint8_t> data) {
   return out;
 }
 
-struct ManifestLine {
-  char type;
-  unsigned perm;
-  std::uint64_t size;
-  std::string mtime, sha;
-};
+using test::ManifestLine;
 
 std::map<std::string, ManifestLine> manifest(const std::string& name) {
-  std::ifstream in(test::fixture_dir(name) + "/MANIFEST.tsv");
   std::map<std::string, ManifestLine> out;
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream f(line);
-    std::string path, type, perm;
-    ManifestLine m;
-    std::getline(f, path, '\t');
-    std::getline(f, type, '\t');
-    std::getline(f, perm, '\t');
-    f >> m.size >> m.mtime >> m.sha;
-    m.type = type[0];
-    m.perm = static_cast<unsigned>(std::stoul(perm, nullptr, 8));
-    out[path] = m;
-  }
+  for (auto& m : test::read_manifest(name)) out[m.path] = m;
   return out;
 }
 
@@ -68,15 +51,19 @@ void walk(VacFs& fs, const VacFs::NodePtr& dir, const std::string& prefix, std::
     char type = de.is_dir() ? 'd' : (de.mode & kModeLink) ? 'l' : (de.mode & kModeNamedPipe) ? 'p' : 'f';
     EXPECT_EQ(type, m.type) << path;
     // A symlink's own permission bits mean nothing on Unix (always 0777).
-    if (type != 'l') EXPECT_EQ(de.mode & 0777, m.perm) << path;
-    if (m.mtime != "-") EXPECT_EQ(std::to_string(de.mtime), m.mtime) << path;
+    if (type != 'l') {
+      EXPECT_EQ(de.mode & 0777, m.perm) << path;
+    }
+    if (m.mtime != "-") {
+      EXPECT_EQ(std::to_string(de.mtime), m.mtime) << path;
+    }
     if (type == 'd') {
       walk(fs, node, path, want, seen);
     } else if (type == 'f') {
       EXPECT_EQ(fs.size(node), m.size) << path;
       Bytes data(fs.size(node));
       EXPECT_EQ(fs.read(node, 0, data), data.size());
-      EXPECT_EQ(sha256_hex(data), m.sha) << path;
+      EXPECT_EQ(sha256_hex(data), m.digest) << path;
     } else if (type == 'l') {
       std::string t = fs.readlink(node);
       EXPECT_EQ(t.size(), m.size) << path;
@@ -84,7 +71,7 @@ void walk(VacFs& fs, const VacFs::NodePtr& dir, const std::string& prefix, std::
       // writes sizeof a pointer), padded with zeros to the right length;
       // the manifest gives the real target. Check what the archive holds.
       std::size_t kept = std::min<std::size_t>(8, t.size());
-      EXPECT_EQ(t.substr(0, kept), m.sha.substr(0, kept)) << path;
+      EXPECT_EQ(t.substr(0, kept), m.digest.substr(0, kept)) << path;
     }
   }
 }

@@ -3,8 +3,6 @@
 #include <fmt/core.h>
 #include <fnmatch.h>
 #include <dirent.h>
-#include <grp.h>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -18,6 +16,7 @@
 #include "cli.h"
 #include "vt/client.h"
 #include "vt/error.h"
+#include "vt/posix.h"
 #include "vt/vacfs.h"
 #include "vt_cmds.h"
 
@@ -66,27 +65,10 @@ VacFs::NodePtr resolve(VacFs& vfs, const std::vector<std::string>& path) {
   return n;
 }
 
-std::string user_name(uid_t uid) {
-  passwd pw, *res = nullptr;
-  char buf[4096];
-  if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) == 0 && res) return pw.pw_name;
-  return std::to_string(uid);
-}
-
-std::string group_name(gid_t gid) {
-  group gr, *res = nullptr;
-  char buf[4096];
-  if (getgrgid_r(gid, &gr, buf, sizeof buf, &res) == 0 && res) return gr.gr_name;
-  return std::to_string(gid);
-}
-
 DirEntry meta_from_stat(const struct stat& st, const std::string& name) {
   DirEntry d;
   d.elem = name;
-  d.mode = st.st_mode & 0777;
-  if (st.st_mode & S_ISUID) d.mode |= kModeSetUid;
-  if (st.st_mode & S_ISGID) d.mode |= kModeSetGid;
-  if (st.st_mode & S_ISVTX) d.mode |= kModeSticky;
+  d.mode = vac_perms(st.st_mode);
   if (S_ISDIR(st.st_mode)) d.mode |= kModeDir;
   if (S_ISLNK(st.st_mode)) d.mode |= kModeLink;
   if (S_ISFIFO(st.st_mode)) d.mode |= kModeNamedPipe;
@@ -359,13 +341,7 @@ class Extractor {
     ~Fd() { ::close(fd); }
   };
 
-  static mode_t unix_mode(const DirEntry& d) {
-    mode_t mode = d.mode & 0777;
-    if (d.mode & kModeSetUid) mode |= S_ISUID;
-    if (d.mode & kModeSetGid) mode |= S_ISGID;
-    if (d.mode & kModeSticky) mode |= S_ISVTX;
-    return mode;
-  }
+  static mode_t unix_mode(const DirEntry& d) { return unix_perms(d.mode); }
 
   void copy_out(int fd, const VacFs::NodePtr& node, const std::string& shown) {
     std::uint64_t size = vfs_.size(node), end = 0;  // end: where written data stops
