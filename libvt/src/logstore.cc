@@ -358,18 +358,25 @@ Bytes LogStore::get(const Score& score, WireType type) {
 }
 
 Score LogStore::put(WireType type, std::span<const std::uint8_t> data) {
+  Score s = Score::of(data);
+  store(type, data, s);
+  return s;
+}
+
+void LogStore::put_async(WireType type, Bytes data, const Score& score) { store(type, data, score); }
+
+void LogStore::store(WireType type, std::span<const std::uint8_t> data, const Score& score) {
   try {
     if (!is_valid_wire_type(type)) throw Error(Errc::Invalid, "invalid wire type " + std::to_string(type.value));
     if (data.size() > impl_->options.max_block)
       throw Error(Errc::TooBig, "block of " + std::to_string(data.size()) + " bytes exceeds the " + std::to_string(impl_->options.max_block) + "-byte maximum");
-    IndexKey key{Score::of(data), type};
+    IndexKey key{score, type};
     impl_->counters.writes++;
     if (key.score.is_zero() || !impl_->append(key, data)) {
       impl_->counters.dedup_hits++;
     } else {
       impl_->counters.bytes_written += data.size();
     }
-    return key.score;
   } catch (const Error&) {
     impl_->counters.errors++;
     throw;

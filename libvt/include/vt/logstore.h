@@ -60,7 +60,11 @@ class LogStore final : public BlockStore {
   ~LogStore() override;  // syncs
 
   Bytes get(const Score& score, WireType type) override;
+  // Hashes `data` (the server's path: what arrives is verified).
   Score put(WireType type, std::span<const std::uint8_t> data) override;
+  // Trusts `score`: for in-process callers that just computed it (the
+  // cache), so the embedded store does not hash every block twice.
+  void put_async(WireType type, Bytes data, const Score& score) override;
   bool has(const Score& score, WireType type) override;
   void sync() override;
 
@@ -78,6 +82,7 @@ class LogStore final : public BlockStore {
  private:
   struct Impl;
   explicit LogStore(std::unique_ptr<Impl> impl);
+  void store(WireType type, std::span<const std::uint8_t> data, const Score& score);
   std::unique_ptr<Impl> impl_;
 };
 
