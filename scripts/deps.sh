@@ -5,6 +5,10 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libssl-dev libfmt-dev libgtest-dev liblmdb-dev zlib1g-dev
   libfuse3-dev fuse3
+  # the RADOS block store and its test cluster
+  librados-dev libradospp-dev ceph-mon ceph-osd ceph-common uuid-runtime
+  # benchmarks
+  bc
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -14,5 +18,5 @@ if ((${#missing[@]})); then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi

@@ -4,11 +4,14 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <functional>
 #include <optional>
 #include <thread>
 
 #include "cli.h"
+#include "vt/error.h"
 #include "vt/logstore.h"
+#include "vt/radosstore.h"
 #include "vt/server.h"
 #include "vt/status.h"
 
@@ -17,10 +20,18 @@ namespace {
 
 const std::string kUsage =
     "usage: vtd [-a address] [-r] [-b maxblock] [-s status-address] storedir\n"
+    "       vtd [-a address] [-r] [-b maxblock] [-s status-address] rados:POOL[,conf=PATH][,id=NAME][,timeout=SEC]\n"
     "       vtd check storedir\n"
     "       vtd reindex storedir\n";
 
 void log_line(const std::string& line) { fmt::print(stderr, "vtd: {}\n", line); }
+
+#ifdef VT_HAVE_RADOS
+std::string rados_page(const RadosStore& store) {
+  auto s = store.stats();
+  return fmt::format("writes {}\ndedup_hits {}\nreads {}\nerrors {}\n", s.writes, s.dedup_hits, s.reads, s.errors);
+}
+#endif
 
 std::string status_page(const LogStore& store) {
   auto s = store.stats();
@@ -76,11 +87,29 @@ int serve(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto store = LogStore::open(argv[optind], store_options);
+  // The store: a directory (the durable log), or a RADOS pool.
+  std::string where = argv[optind];
+  std::unique_ptr<BlockStore> store;
+  std::function<std::string()> page;
+  if (where.starts_with("rados:")) {
+#ifdef VT_HAVE_RADOS
+    RadosOptions ro = parse_rados_spec(where);
+    ro.max_block = options.max_block;
+    auto rados = RadosStore::open(ro);
+    page = [r = rados.get()] { return rados_page(*r); };
+    store = std::move(rados);
+#else
+    throw Error(Errc::Invalid, "this vtd was built without librados");
+#endif
+  } else {
+    auto log = LogStore::open(where, store_options);
+    page = [l = log.get()] { return status_page(*l); };
+    store = std::move(log);
+  }
   Server server(*store, address, options);
   std::optional<StatusServer> status;
   if (!status_address.empty()) {
-    status.emplace(status_address, [&] { return status_page(*store); });
+    status.emplace(status_address, page);
     log_line("status on http://" + status->address() + "/");
   }
   fmt::print("{}\n", server.address());

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <utility>
 
 #include "vt/error.h"
 
@@ -80,52 +81,52 @@ struct RadosStore::Impl {
     in_flight--;
     done.notify_all();  // under the lock: the waiter may free this store next
   }
-};
 
-// An asynchronous write: an exclusive create with the whole block.
-struct PendingWrite {
-  RadosStore::Impl* impl;
-  std::string name;
-  Bytes data;
-  rados_write_op_t op = nullptr;
-  rados_completion_t completion = nullptr;
+  // An asynchronous write: an exclusive create with the whole block.
+  struct PendingWrite {
+    Impl* impl;
+    std::string name;
+    Bytes data;
+    rados_write_op_t op = nullptr;
+    rados_completion_t completion = nullptr;
 
-  static void finished(rados_completion_t c, void* arg) {
-    std::unique_ptr<PendingWrite> w(static_cast<PendingWrite*>(arg));
-    int rc = rados_aio_get_return_value(c);
-    rados_release_write_op(w->op);
-    rados_aio_release(c);
-    w->impl->write_finished(rc, w->name);
-  }
-};
-
-struct PendingRead {
-  std::string name;
-  Score score;
-  Bytes buf;
-  std::promise<Bytes> promise;
-  RadosStore::Impl* impl;
-
-  static void finished(rados_completion_t c, void* arg) {
-    std::unique_ptr<PendingRead> r(static_cast<PendingRead*>(arg));
-    int rc = rados_aio_get_return_value(c);
-    rados_aio_release(c);
-    try {
-      if (rc < 0) {
-        if (rc != -ENOENT) r->impl->counters.errors++;
-        throw rados_error(rc, "rados read " + r->name);
-      }
-      r->buf.resize(static_cast<std::size_t>(rc));
-      if (Score::of(r->buf) != r->score) {
-        r->impl->counters.errors++;
-        throw Error(Errc::Corrupt, "rados object " + r->name + " does not hash to its name");
-      }
-      r->impl->counters.reads++;
-      r->promise.set_value(std::move(r->buf));
-    } catch (...) {
-      r->promise.set_exception(std::current_exception());
+    static void finished(rados_completion_t c, void* arg) {
+      std::unique_ptr<PendingWrite> w(static_cast<PendingWrite*>(arg));
+      int rc = rados_aio_get_return_value(c);
+      rados_release_write_op(w->op);
+      rados_aio_release(c);
+      w->impl->write_finished(rc, w->name);
     }
-  }
+  };
+
+  struct PendingRead {
+    std::string name;
+    Score score;
+    Bytes buf;
+    std::promise<Bytes> promise;
+    Impl* impl;
+
+    static void finished(rados_completion_t c, void* arg) {
+      std::unique_ptr<PendingRead> r(static_cast<PendingRead*>(arg));
+      int rc = rados_aio_get_return_value(c);
+      rados_aio_release(c);
+      try {
+        if (rc < 0) {
+          if (rc != -ENOENT) r->impl->counters.errors++;
+          throw rados_error(rc, "rados read " + r->name);
+        }
+        r->buf.resize(static_cast<std::size_t>(rc));
+        if (Score::of(r->buf) != r->score) {
+          r->impl->counters.errors++;
+          throw Error(Errc::Corrupt, "rados object " + r->name + " does not hash to its name");
+        }
+        r->impl->counters.reads++;
+        r->promise.set_value(std::move(r->buf));
+      } catch (...) {
+        r->promise.set_exception(std::current_exception());
+      }
+    }
+  };
 };
 
 RadosStore::RadosStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -139,6 +140,10 @@ std::unique_ptr<RadosStore> RadosStore::open(const RadosOptions& options) {
   check(rados_create(&impl->cluster, options.id.empty() ? nullptr : options.id.c_str()), "create client");
   check(rados_conf_read_file(impl->cluster, options.conf.empty() ? nullptr : options.conf.c_str()),
         "read configuration " + (options.conf.empty() ? std::string("(default)") : options.conf));
+  // Several front ends share one ceph.conf: no admin socket (they would
+  // fight over its path), and Ceph's own log stays off our stderr.
+  check(rados_conf_set(impl->cluster, "admin_socket", ""), "admin_socket");
+  check(rados_conf_set(impl->cluster, "log_to_stderr", "false"), "log_to_stderr");
   if (options.timeout_seconds > 0) {
     std::string t = std::to_string(options.timeout_seconds);
     for (const char* key : {"client_mount_timeout", "rados_mon_op_timeout", "rados_osd_op_timeout"}) check(rados_conf_set(impl->cluster, key, t.c_str()), key);
@@ -164,14 +169,14 @@ std::future<Bytes> RadosStore::get_async(const Score& score, WireType type) {
     p.set_value({});
     return p.get_future();
   }
-  auto r = std::make_unique<PendingRead>();
+  auto r = std::make_unique<Impl::PendingRead>();
   r->name = object_name(score, type);
   r->score = score;
   r->buf.resize(impl_->options.max_block + 1);  // one more: an overlong object is caught by the hash
   r->impl = impl_.get();
   auto f = r->promise.get_future();
   rados_completion_t c;
-  if (int rc = rados_aio_create_completion2(r.get(), PendingRead::finished, &c); rc < 0) throw rados_error(rc, "rados completion");
+  if (int rc = rados_aio_create_completion2(r.get(), Impl::PendingRead::finished, &c); rc < 0) throw rados_error(rc, "rados completion");
   if (int rc = rados_aio_read(impl_->io, r->name.c_str(), c, reinterpret_cast<char*>(r->buf.data()), r->buf.size(), 0); rc < 0) {
     rados_aio_release(c);
     throw rados_error(rc, "rados read " + r->name);
@@ -187,7 +192,7 @@ void RadosStore::put_async(WireType type, Bytes data, const Score& score) {
   if (data.size() > impl_->options.max_block)
     throw Error(Errc::TooBig, "block of " + std::to_string(data.size()) + " bytes exceeds the " + std::to_string(impl_->options.max_block) + "-byte maximum");
   if (score.is_zero()) return;
-  auto w = std::make_unique<PendingWrite>();
+  auto w = std::make_unique<Impl::PendingWrite>();
   w->impl = impl_.get();
   w->name = object_name(score, type);
   w->data = std::move(data);
@@ -199,7 +204,7 @@ void RadosStore::put_async(WireType type, Bytes data, const Score& score) {
     impl_->in_flight++;
   }
   impl_->counters.writes++;
-  int rc = rados_aio_create_completion2(w.get(), PendingWrite::finished, &w->completion);
+  int rc = rados_aio_create_completion2(w.get(), Impl::PendingWrite::finished, &w->completion);
   if (rc >= 0) rc = rados_aio_write_op_operate(w->op, impl_->io, w->completion, w->name.c_str(), nullptr, 0);
   if (rc < 0) {
     if (w->completion) rados_aio_release(w->completion);

@@ -12,6 +12,7 @@ namespace vt {
 
 class MemStore : public BlockStore {
  public:
+  explicit MemStore(std::size_t max_block = 57344) : max_block_(max_block) {}
   Bytes get(const Score& score, WireType type) override;
   Score put(WireType type, std::span<const std::uint8_t> data) override;
   bool has(const Score& score, WireType type) override;
@@ -28,6 +29,7 @@ class MemStore : public BlockStore {
   struct KeyHash {
     std::size_t operator()(const Key& k) const noexcept { return ScoreHash{}(k.score) ^ k.type.value; }
   };
+  std::size_t max_block_;
   mutable std::shared_mutex mu_;
   std::unordered_map<Key, Bytes, KeyHash> blocks_;
 };
