@@ -87,7 +87,9 @@ TEST_F(Vtd, ReadOnlyServesReadsAndRefusesWrites) {
   Score s;
   {
     auto vtd = start();
-    s = Client::connect(vtd->first_line())->put(kWireData, block_of(1));
+    auto c = Client::connect(vtd->first_line());
+    s = c->put(kWireData, block_of(1));
+    c->sync();
   }
   auto vtd = start({"-r"});
   auto c = Client::connect(vtd->first_line());
@@ -157,6 +159,7 @@ TEST_F(Vtd, ReindexRebuildsTheIndex) {
     auto vtd = start();
     auto c = Client::connect(vtd->first_line());
     for (int i = 0; i < 50; i++) scores.push_back(c->put(kWireData, block_of(i)));
+    c->sync();
   }
   fs::remove_all(dir / "index");
   test::Process reindex({kVtd, "reindex", dir.string()});

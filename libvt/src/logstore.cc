@@ -29,6 +29,10 @@ using detail::LogPos;
 namespace {
 
 constexpr std::size_t kCheckpointEntries = 1 << 16;  // bounds the in-memory pending map
+// Appends gather here and reach the file in large writes: records are not
+// page-aligned, and writing each one alone made the kernel zero and copy
+// partial pages for every block.
+constexpr std::size_t kWriteBuffer = 1 << 20;
 
 struct Segment {
   std::uint32_t id;
@@ -132,11 +136,13 @@ struct LogStore::Impl {
   Fd lock_file;
   std::unique_ptr<detail::LogIndex> index;
 
-  std::mutex mu;  // guards segments, pending, dirty, checkpoints
+  std::mutex mu;  // guards segments, pending, dirty, checkpoints, wbuf
   std::vector<std::shared_ptr<Segment>> segments;  // segments[i]->id == i
   std::unordered_map<IndexKey, Location, detail::IndexKeyHash> pending;  // in the log, not yet indexed
   std::vector<bool> dirty;  // segments written since their last fdatasync
   std::uint64_t checkpoints = 0;  // index commits that emptied `pending`
+  Bytes wbuf;                     // the last segment's bytes from wbuf_off on, not yet written
+  std::uint64_t wbuf_off = 0;
 
   std::mutex sync_mu;  // one checkpoint at a time
 
@@ -242,14 +248,21 @@ struct LogStore::Impl {
 
   Bytes read_record(const IndexKey& key, const Location& loc) {
     std::shared_ptr<Segment> seg;
+    Bytes rec(detail::kRecordHeader + loc.length);
+    bool buffered = false;
     {
       std::lock_guard lock(mu);
       if (loc.pos.segment >= segments.size()) throw Error(Errc::Corrupt, "index points to missing segment " + std::to_string(loc.pos.segment));
       seg = segments[loc.pos.segment];
+      if (seg == segments.back() && !wbuf.empty() && loc.pos.offset >= wbuf_off) {  // not written out yet
+        std::size_t at = static_cast<std::size_t>(loc.pos.offset - wbuf_off);
+        if (at + rec.size() > wbuf.size()) throw Error(Errc::Corrupt, "record runs past the buffered log");
+        std::memcpy(rec.data(), wbuf.data() + at, rec.size());
+        buffered = true;
+      }
     }
     std::string where = segment_name(seg->id) + " offset " + std::to_string(loc.pos.offset);
-    Bytes rec(detail::kRecordHeader + loc.length);
-    if (!pread_all(seg->fd.get(), rec, loc.pos.offset, where)) throw Error(Errc::Corrupt, where + ": record runs past the end of the log");
+    if (!buffered && !pread_all(seg->fd.get(), rec, loc.pos.offset, where)) throw Error(Errc::Corrupt, where + ": record runs past the end of the log");
     std::string why;
     auto h = detail::decode_record_header(rec.data(), options.max_block, why);
     if (!h) throw Error(Errc::Corrupt, where + ": " + why);
@@ -258,6 +271,15 @@ struct LogStore::Impl {
     if (detail::record_crc({rec.data(), 32}, data) != h->crc) throw Error(Errc::Corrupt, where + ": checksum mismatch");
     rec.erase(rec.begin(), rec.begin() + detail::kRecordHeader);
     return rec;
+  }
+
+  // Writes the buffered appends to the last segment. With mu held.
+  void flush_wbuf_locked() {
+    if (wbuf.empty()) return;
+    Segment& seg = *segments.back();
+    pwrite_all(seg.fd.get(), wbuf, wbuf_off, segment_name(seg.id));
+    wbuf_off += wbuf.size();
+    wbuf.clear();
   }
 
   // Appends a record unless the block is already stored; true if appended.
@@ -279,11 +301,16 @@ struct LogStore::Impl {
       if (pending.contains(key)) return false;
       if (checkpoints != seen && index->find(key)) return false;
       Segment* seg = segments.back().get();
-      if (seg->size > 0 && seg->size + rec.size() > options.segment_size) seg = &add_segment();
-      pwrite_all(seg->fd.get(), rec, seg->size, segment_name(seg->id));
+      if (seg->size > 0 && seg->size + rec.size() > options.segment_size) {
+        flush_wbuf_locked();
+        seg = &add_segment();
+      }
+      if (wbuf.empty()) wbuf_off = seg->size;
+      wbuf.insert(wbuf.end(), rec.begin(), rec.end());
       pending.emplace(key, Location{{seg->id, seg->size}, static_cast<std::uint32_t>(data.size())});
       dirty[seg->id] = true;
       seg->size += rec.size();
+      if (wbuf.size() >= kWriteBuffer) flush_wbuf_locked();
       checkpoint = pending.size() >= kCheckpointEntries;
     }
     if (checkpoint) sync();
@@ -297,6 +324,7 @@ struct LogStore::Impl {
     LogPos tail;
     {
       std::lock_guard lock(mu);
+      flush_wbuf_locked();
       batch.assign(pending.begin(), pending.end());
       for (std::size_t i = 0; i < dirty.size(); i++)
         if (dirty[i]) {
@@ -440,6 +468,7 @@ void LogStore::for_each(const std::function<void(WireType, std::span<const std::
   std::vector<std::shared_ptr<Segment>> segs;
   {
     std::lock_guard lock(impl_->mu);
+    impl_->flush_wbuf_locked();
     segs = impl_->segments;
   }
   for (auto& seg : segs) {
