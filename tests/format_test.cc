@@ -87,11 +87,10 @@ TEST(Zero, DataBlocksDropTrailingZeroBytes) {
 
 TEST(Zero, PointerBlocksDropTrailingZeroScores) {
   Score a = Score::local(7);  // any non-zero-score value
-  Bytes b;
-  b.insert(b.end(), a.bytes.begin(), a.bytes.end());
-  b.insert(b.end(), Score::zero().bytes.begin(), Score::zero().bytes.end());
-  b.insert(b.end(), Score::zero().bytes.begin(), Score::zero().bytes.end());
-  b.push_back(0);  // slop that is not a whole score
+  Bytes b(61, 0);  // a score, two zero scores, one byte of slop
+  std::copy(a.bytes.begin(), a.bytes.end(), b.begin());
+  std::copy(Score::zero().bytes.begin(), Score::zero().bytes.end(), b.begin() + 20);
+  std::copy(Score::zero().bytes.begin(), Score::zero().bytes.end(), b.begin() + 40);
   EXPECT_EQ(zero_truncated_size(WireType{3}, b), 20u);
   // 20 zero bytes are a score, not the zero score: they stay.
   Bytes zeros(40, 0);
