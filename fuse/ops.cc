@@ -86,7 +86,7 @@ struct stat attr_of(Context& c, const NodePtr& n, fuse_ino_t ino) {
   st.st_uid = d.posix ? d.posix->uid : uid_by_name(d.uid, 0);
   st.st_gid = d.posix ? d.posix->gid : gid_by_name(d.gid, 0);
   st.st_size = static_cast<off_t>(type == S_IFREG || type == S_IFLNK ? c.vfs.size(n) : 0);
-  st.st_blksize = static_cast<blksize_t>(c.vfs.blocksize());
+  st.st_blksize = 1 << 20;  // the preferred I/O size: one FUSE request (max_write)
   st.st_blocks = (st.st_size + 511) / 512;
   st.st_mtim = {d.mtime, d.posix ? long(d.posix->mtime_ns) : 0};
   st.st_atim = {d.atime, d.posix ? long(d.posix->atime_ns) : 0};
