@@ -65,6 +65,18 @@ VacFs::NodePtr resolve(VacFs& vfs, const std::vector<std::string>& path) {
   return n;
 }
 
+// An archive opened at "vac:SCORE[/path]": the session, the tree, the node.
+struct Target {
+  Target(const std::string& address, const std::string& text) : session(address) {
+    auto [score, path] = parse_target(text);
+    vfs = VacFs::open(session.cache, score);
+    node = resolve(*vfs, path);
+  }
+  Session session;
+  std::unique_ptr<VacFs> vfs;
+  VacFs::NodePtr node;
+};
+
 DirEntry meta_from_stat(const struct stat& st, const std::string& name) {
   DirEntry d;
   d.elem = name;
@@ -401,10 +413,9 @@ void list_tree(VacFs& vfs, const VacFs::NodePtr& dir, const std::string& prefix)
 
 int cmd_unvac(const Args& a) {
   if (a.words.empty() || a.words.size() > 2) throw UsageError("unvac wants vac:score [dir]");
-  auto [score, path] = parse_target(a.words[0]);
-  Session s(a.address);
-  auto vfs = VacFs::open(s.cache, score);
-  auto node = resolve(*vfs, path);
+  Target t(a.address, a.words[0]);
+  auto& vfs = t.vfs;
+  auto& node = t.node;
   if (a.has('t')) {
     if (vfs->stat(node).is_dir()) list_tree(*vfs, node, "");
     else fmt::print("{}\n", vfs->stat(node).elem);
@@ -432,10 +443,9 @@ int cmd_unvac(const Args& a) {
 
 int cmd_ls(const Args& a) {
   if (a.words.size() != 1) throw UsageError("ls wants vac:score[/path]");
-  auto [score, path] = parse_target(a.words[0]);
-  Session s(a.address);
-  auto vfs = VacFs::open(s.cache, score);
-  auto node = resolve(*vfs, path);
+  Target t(a.address, a.words[0]);
+  auto& vfs = t.vfs;
+  auto& node = t.node;
   std::vector<std::pair<DirEntry, VacFs::NodePtr>> rows;
   if (vfs->stat(node).is_dir())
     for (const auto& d : vfs->list(node)) rows.emplace_back(d, vfs->lookup(node, d.elem));
@@ -455,10 +465,9 @@ int cmd_ls(const Args& a) {
 
 int cmd_cat(const Args& a) {
   if (a.words.size() != 1) throw UsageError("cat wants vac:score/path");
-  auto [score, path] = parse_target(a.words[0]);
-  Session s(a.address);
-  auto vfs = VacFs::open(s.cache, score);
-  auto node = resolve(*vfs, path);
+  Target t(a.address, a.words[0]);
+  auto& vfs = t.vfs;
+  auto& node = t.node;
   Bytes buf(kChunk);
   for (std::uint64_t off = 0;;) {
     std::size_t n = vfs->read(node, off, buf);
