@@ -260,3 +260,24 @@ TEST(VacFs, RejectsWhatIsNotAVacArchive) {
   EXPECT_THROW(VacFs::open(cache, s), Error);
   EXPECT_THROW(VacFs::open(cache, Score::of(Bytes{1})), Error);  // absent
 }
+
+TEST(VacFs, ManySmallDirtyFilesStayWithinTheCacheBudget) {
+  MemStore store;
+  Cache cache(store, CacheOptions{.budget = 4 << 20});
+  auto fs = VacFs::create(cache);
+  auto dir = fs->create(fs->root(), DirEntry{.elem = "d", .mode = kModeDir | 0755});
+  std::size_t peak = 0;
+  for (int i = 0; i < 2000; i++) {  // 16 MB of data in 8 KiB files
+    auto f = fs->create(dir, DirEntry{.elem = "f" + std::to_string(i), .mode = 0644});
+    fs->write(f, 0, Bytes(8192, static_cast<std::uint8_t>(i % 251 + 1)));
+    peak = std::max(peak, cache.dirty_bytes());
+  }
+  EXPECT_LT(peak, std::size_t{4} << 20);
+  Score s = fs->sync();
+  Cache fresh(store);
+  auto fs2 = VacFs::open(fresh, s);
+  auto d2 = fs2->lookup(fs2->root(), "d");
+  Bytes out(8192);
+  fs2->read(fs2->lookup(d2, "f1234"), 0, out);
+  EXPECT_EQ(out, Bytes(8192, static_cast<std::uint8_t>(1234 % 251 + 1)));
+}
