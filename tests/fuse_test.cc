@@ -304,3 +304,18 @@ TEST_F(Fuse, ServerGoneAtUnmountSavesEditsForLater) {
   ASSERT_TRUE(ro.mounted()) << ro.stderr_text();
   EXPECT_EQ(shell("cat " + mnt() + "/keep").out, "precious\n");
 }
+
+TEST_F(Fuse, ReadaheadIsRaisedWhenPermitted) {
+  if (::geteuid() != 0) GTEST_SKIP() << "only root may change a mount's readahead";
+  Mount m(mnt(), "new", embedded());
+  ASSERT_TRUE(m.mounted());
+  struct stat st;
+  ASSERT_EQ(::stat(mnt().c_str(), &st), 0);
+  std::string path = "/sys/class/bdi/" + std::to_string(major(st.st_dev)) + ":" + std::to_string(minor(st.st_dev)) + "/read_ahead_kb";
+  std::string kb;
+  for (int i = 0; i < 40 && kb != "4096"; i++) {  // set just after mounting
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    std::ifstream(path) >> kb;
+  }
+  EXPECT_EQ(kb, "4096") << path;
+}
