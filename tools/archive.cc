@@ -472,14 +472,7 @@ int cmd_cat(const Args& a) {
   for (std::uint64_t off = 0;;) {
     std::size_t n = vfs->read(node, off, buf);
     if (n == 0) break;
-    for (std::size_t done = 0; done < n;) {
-      ssize_t w = ::write(1, buf.data() + done, n - done);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        throw_errno("write standard output");
-      }
-      done += static_cast<std::size_t>(w);
-    }
+    write_all(1, std::span(buf).first(n));
     off += n;
   }
   return 0;

@@ -3,7 +3,12 @@
 
 #include <fmt/core.h>
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
 #include <cstdio>
+#include <span>
 #include <stdexcept>
 #include <string>
 
@@ -15,6 +20,18 @@ namespace vt::cli {
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+// Writes all of `data` to `fd`, retrying short writes and EINTR.
+inline void write_all(int fd, std::span<const std::uint8_t> data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("write standard output");
+    }
+    data = data.subspan(static_cast<std::size_t>(n));
+  }
+}
 
 // Runs `body`, reporting failures as "<prog>: <message>" on stderr.
 template <typename F>

@@ -70,17 +70,6 @@ Bytes read_all(int fd, std::size_t limit) {
   }
 }
 
-void write_all(int fd, std::span<const std::uint8_t> data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("write standard output");
-    }
-    data = data.subspan(static_cast<std::size_t>(n));
-  }
-}
-
 int cmd_write(const Args& a) {
   if (!a.words.empty()) throw cli::UsageError("write takes no arguments");
   BlockType type = a.has('t') ? parse_type(a.flag('t')) : kDataType;
@@ -106,7 +95,7 @@ int cmd_read(const Args& a) {
   for (BlockType t : types) {
     try {
       Bytes data = client->get(score, to_wire(t));
-      write_all(1, data);
+      cli::write_all(1, data);
       return 0;
     } catch (const Error& e) {
       if (e.code() != Errc::NotFound || types.size() == 1) throw;
