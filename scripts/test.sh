@@ -12,4 +12,4 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/build.sh" "$top/build-asan" -DVT_SANITIZE=address
 (cd "$top/build-asan" && ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure --no-tests=error --parallel 2 --timeout 900 -E "BigFileThroughASmallCache|MemoryIsBounded")
 "$top/scripts/build.sh" "$top/build-tsan" -DVT_SANITIZE=thread
-(cd "$top/build-tsan" && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure --no-tests=error --timeout 900 -L concurrency)
+(cd "$top/build-tsan" && TSAN_OPTIONS="halt_on_error=1 suppressions=$top/tests/tsan.supp" ctest --output-on-failure --no-tests=error --timeout 900 -L concurrency)
