@@ -46,8 +46,15 @@ const char kUsage[] =
     "  --sync-interval SEC  snapshot every SEC seconds when something changed\n"
     "  --score-file FILE    rewrite FILE with each new root score\n";
 
+std::string default_data_home() {
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return x;
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.local/share";
+  return ".";
+}
+
 struct Options {
   std::string address, store, listen = "127.0.0.1:17034", root, mountpoint, score_file;
+  std::string data_home = default_data_home();  // holds the default store and recovery stores
   std::vector<std::string> fuse_opts;
   bool read_only = false, foreground = false, debug = false;
   std::size_t cache = std::size_t{256} << 20;
@@ -108,14 +115,12 @@ Options parse(int argc, char** argv) {
     if (const char* v = std::getenv("venti"); v && *v) o.address = v;
   }
   if (o.cache < (std::size_t{4} << 20)) usage("the cache needs at least 4M");
+  // fuse_daemonize moves to "/" even in the foreground: resolve paths now.
+  for (std::string* p : {&o.store, &o.score_file, &o.mountpoint, &o.data_home})
+    if (!p->empty()) *p = std::filesystem::absolute(*p).string();
   return o;
 }
 
-std::string default_store() {
-  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::string(x) + "/vtfs/store";
-  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.local/share/vtfs/store";
-  return "vtfs-store";
-}
 
 // ROOT: "new", "vac:SCORE", or a file whose first word is one.
 std::optional<vt::Score> parse_root(const std::string& root) {
@@ -138,7 +143,7 @@ struct Embedded {
 
 Embedded open_embedded(const Options& o) {
   Embedded e;
-  std::string dir = o.store.empty() ? default_store() : o.store;
+  std::string dir = o.store.empty() ? o.data_home + "/vtfs/store" : o.store;
   e.store = vt::LogStore::open(dir, vt::LogStoreOptions{.log = [](const std::string& l) { fmt::print(stderr, "vtfs: store: {}\n", l); }});
   if (o.listen != "none") {
     try {
@@ -185,18 +190,12 @@ class Ticker {  // periodic snapshots
   std::thread thread_;
 };
 
-std::string data_home() {
-  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return x;
-  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.local/share";
-  return ".";
-}
-
 // The final snapshot could not reach the server: write it to a local
 // recovery store instead and say how to push it later. Edits are never
 // dropped silently.
 void save_for_later(const Options& o, vtfs::Diverter& diverter, vtfs::Snapshots& snaps, const std::string& why) {
   fmt::print(stderr, "vtfs: final snapshot failed: {}\n", why);
-  std::string dir = data_home() + "/vtfs/recovery/" + std::to_string(std::time(nullptr)) + "-" + std::to_string(::getpid());
+  std::string dir = o.data_home + "/vtfs/recovery/" + std::to_string(std::time(nullptr)) + "-" + std::to_string(::getpid());
   try {
     auto local = vt::LogStore::open(dir);
     diverter.divert(*local);

@@ -96,6 +96,27 @@ TEST_F(Fuse, CopyInSnapshotAndRemountReadOnly) {
   EXPECT_EQ(ro.unmount(), 0);
 }
 
+// vtfs runs in "/" once mounted; paths given relative to where it started
+// must still mean what they meant there.
+TEST_F(Fuse, RelativePathsResolveWhereVtfsStarted) {
+  std::string score;
+  {
+    Mount m(mnt(), "new", {"--store", "store", "--listen", "none", "--score-file", "score"}, base);
+    ASSERT_TRUE(m.mounted()) << m.stderr_text();
+    run("echo hi > " + mnt() + "/a && sync " + mnt() + "/a");
+    score = m.last_score();
+    EXPECT_EQ(m.unmount(), 0) << m.stderr_text();
+  }
+  std::ifstream in(base / "score");
+  std::string saved;
+  in >> saved;
+  EXPECT_EQ(saved, score);
+  EXPECT_TRUE(fs::exists(base / "store" / "log"));
+  Mount ro(mnt(), score, {"--store", "store", "--listen", "none", "-r"}, base);
+  ASSERT_TRUE(ro.mounted()) << ro.stderr_text();
+  EXPECT_EQ(shell("cat " + mnt() + "/a").out, "hi\n");
+}
+
 TEST_F(Fuse, EditsInPlaceMatchAReference) {
   fs::path ref = base / "ref";
   make_tree(ref);

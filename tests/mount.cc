@@ -24,7 +24,7 @@ static bool is_mountpoint(const fs::path& dir) {
   return false;
 }
 
-Mount::Mount(const fs::path& dir, const std::string& root, const std::vector<std::string>& args) : dir_(dir) {
+Mount::Mount(const fs::path& dir, const std::string& root, const std::vector<std::string>& args, const fs::path& cwd) : dir_(dir) {
   fs::create_directories(dir_);
   out_ = dir_.string() + ".out";
   err_ = dir_.string() + ".err";
@@ -38,6 +38,7 @@ Mount::Mount(const fs::path& dir, const std::string& root, const std::vector<std
     int err = ::open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(out, 1);
     ::dup2(err, 2);
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
     std::vector<char*> av;
     for (auto& a : argv) av.push_back(a.data());
     av.push_back(nullptr);

@@ -16,8 +16,10 @@ bool fuse_available();  // /dev/fuse and fusermount3 usable
 
 class Mount {
  public:
-  // Starts `vtfs -f ARGS ROOT DIR`; waits until DIR is mounted or vtfs exits.
-  Mount(const std::filesystem::path& dir, const std::string& root, const std::vector<std::string>& args);
+  // Starts `vtfs -f ARGS ROOT DIR` (in `cwd` if given); waits until DIR is
+  // mounted or vtfs exits.
+  Mount(const std::filesystem::path& dir, const std::string& root, const std::vector<std::string>& args,
+        const std::filesystem::path& cwd = {});
   ~Mount();  // unmounts and reaps if still running
   Mount(const Mount&) = delete;
   Mount& operator=(const Mount&) = delete;

@@ -356,7 +356,8 @@ struct LogStore::Impl {
 LogStore::LogStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 std::unique_ptr<LogStore> LogStore::open(const fs::path& dir, LogStoreOptions options) {
-  auto impl = Impl::open(dir, std::move(options));
+  // Absolute, so that a later chdir (a daemon's) cannot move new segments.
+  auto impl = Impl::open(fs::absolute(dir), std::move(options));
   impl->index_log(impl->index->tail(), false);
   return std::unique_ptr<LogStore>(new LogStore(std::move(impl)));
 }
@@ -480,7 +481,8 @@ void LogStore::for_each(const std::function<void(WireType, std::span<const std::
 
 std::uint64_t LogStore::reindex(const fs::path& dir, LogStoreOptions options) {
   if (!fs::exists(dir / "log")) throw Error(Errc::NotFound, "no store at " + dir.string());
-  auto impl = Impl::open(dir, std::move(options));
+  // Absolute, so that a later chdir (a daemon's) cannot move new segments.
+  auto impl = Impl::open(fs::absolute(dir), std::move(options));
   return impl->index_log(LogPos{}, true);
 }
 
