@@ -249,8 +249,9 @@ Score hostile_archive(BlockStore& store, const std::function<void(std::vector<Di
   meta->write(0, block);
   meta->set_size(8192);
   r.score = top->flush().score;
+  auto mark = cache.write_mark();
   Score s = cache.write(kRootType, r.pack());
-  cache.wait_writes();
+  cache.wait_writes(mark);
   return s;
 }
 

@@ -63,6 +63,21 @@ class SinkStore : public BlockStore {
   void sync() override {}
 };
 
+// Reports a failed put at the next wait_puts(), to one waiter, as the
+// network client does.
+class DeferredFailStore : public MemStore {
+ public:
+  bool down = false;
+  void put_async(WireType t, Bytes d, const Score&) override {
+    if (down) error = std::make_exception_ptr(Error(Errc::Closed, "server went away"));
+    else MemStore::put(t, d);
+  }
+  void wait_puts() override {
+    if (auto e = std::exchange(error, nullptr)) std::rethrow_exception(e);
+  }
+  std::exception_ptr error;
+};
+
 }  // namespace
 
 TEST(File, SmallWritesReadBack) {
@@ -298,6 +313,24 @@ TEST(File, ClassicFixtureScoresAreReproduced) {
     }
     EXPECT_GT(checked, 5) << name;
   }
+}
+
+// Two flushes overlap and one block fails: whichever waits first hears of
+// it, and the other must fail too rather than promote unwritten blocks.
+TEST(Cache, AFailedWriteFailsEveryBatchItOverlapped) {
+  DeferredFailStore store;
+  Cache cache(store);
+  auto first = cache.write_mark();
+  auto second = cache.write_mark();
+  store.down = true;
+  cache.write(kDataType, random_bytes(100, 1));  // the first batch's write
+  store.down = false;
+  EXPECT_THROW(cache.wait_writes(second), Error);
+  EXPECT_THROW(cache.wait_writes(first), Error);
+  auto later = cache.write_mark();
+  Score s = cache.write(kDataType, random_bytes(100, 2));
+  EXPECT_NO_THROW(cache.wait_writes(later));
+  EXPECT_TRUE(store.has(s, to_wire(kDataType)));
 }
 
 TEST(File, FailedFlushKeepsLocalBlocksAndRetrySucceeds) {

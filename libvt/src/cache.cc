@@ -54,6 +54,12 @@ struct Cache::Impl {
   std::uint32_t next_addr = 1;
   std::uint64_t next_id = 1;
 
+  // Waits are serialized so that a failure is counted before any other
+  // waiter can return.
+  std::mutex wait_mu;
+  std::atomic<std::uint64_t> write_failures{0};
+  std::exception_ptr last_failure;  // guarded by wait_mu
+
   struct {
     std::atomic<std::uint64_t> hits{0}, misses{0}, reads{0}, prefetches{0}, writes{0}, copies{0}, evictions{0};
   } counters;
@@ -241,7 +247,19 @@ Score Cache::write(BlockType type, std::span<const std::uint8_t> data) {
   return score;
 }
 
-void Cache::wait_writes() { impl_->store.wait_puts(); }
+std::uint64_t Cache::write_mark() const { return impl_->write_failures.load(); }
+
+void Cache::wait_writes(std::uint64_t mark) {
+  std::lock_guard lock(impl_->wait_mu);
+  try {
+    impl_->store.wait_puts();
+  } catch (...) {
+    impl_->last_failure = std::current_exception();
+    impl_->write_failures++;
+    throw;
+  }
+  if (impl_->write_failures != mark) std::rethrow_exception(impl_->last_failure);
+}
 
 unsigned Cache::readahead() const { return impl_->options.readahead; }
 

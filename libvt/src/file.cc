@@ -187,13 +187,14 @@ void promote_all(Cache& c, std::vector<Written>& written) {
 // later flush does not see a stale error, and rethrows.
 template <typename F>
 auto write_all(Cache& c, F work) {
+  const std::uint64_t mark = c.write_mark();
   try {
     auto r = work();
-    c.wait_writes();
+    c.wait_writes(mark);
     return r;
   } catch (...) {
     try {
-      c.wait_writes();
+      c.wait_writes(mark);
     } catch (...) {
     }
     throw;

@@ -494,8 +494,9 @@ Score VacFs::sync() {
   Root r = m.vtroot;
   r.score = te.score;
   r.prev = m.score;
+  const std::uint64_t mark = m.cache.write_mark();
   Score s = m.cache.write(kRootType, r.pack());
-  m.cache.wait_writes();
+  m.cache.wait_writes(mark);
   m.cache.store().sync();
   m.score = s;
   m.vtroot = r;

@@ -83,7 +83,12 @@ class Cache {
   // Starts writing a block (zero-truncated first) and returns its score.
   // Failures surface in wait_writes().
   Score write(BlockType type, std::span<const std::uint8_t> data);
-  void wait_writes();
+  // Taken before a batch of writes and given to wait_writes() after it.
+  std::uint64_t write_mark() const;
+  // Waits for every started write. Throws if any write failed since `mark`:
+  // a store reports a failure to one waiter, but every batch that overlapped
+  // it must fail, or a flush could promote a block that was never stored.
+  void wait_writes(std::uint64_t mark);
 
   unsigned readahead() const;
   std::size_t dirty_bytes() const;
