@@ -5,10 +5,12 @@
 
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <fstream>
 #include <thread>
 
 #include "log_record.h"
+#include "put_queue.h"
 #include "vt/error.h"
 #include "vt/logstore.h"
 
@@ -317,4 +319,50 @@ TEST_F(LogStoreTest, ConcurrentWritersAndReaders) {
   auto r = LogStore::check(dir);
   EXPECT_TRUE(r.problems.empty());
   EXPECT_EQ(r.index_entries, expected_blocks);
+}
+
+// put_async returns at once; the blocks read back while queued, duplicates
+// are counted, and sync() makes all of them durable.
+TEST_F(LogStoreTest, AsyncPutsReadBackAndSyncMakesThemDurable) {
+  const int n = 3000;  // more than the queue holds: the caller waits for room
+  crash_after([&] {
+    auto s = LogStore::open(dir);
+    for (int i = 0; i < n; i++) {
+      Bytes b = block_of(i, 8192);
+      Score sc = Score::of(b);
+      s->put_async(kWireData, b, sc);
+      if (i % 500 == 0) EXPECT_EQ(s->get(sc, kWireData), b);
+    }
+    s->put_async(kWireData, block_of(0, 8192), Score::of(block_of(0, 8192)));  // a duplicate
+    s->sync();
+    EXPECT_EQ(s->stats().writes, n + 1u);
+    EXPECT_EQ(s->stats().dedup_hits, 1u);
+  });
+  auto s = LogStore::open(dir);
+  for (int i = 0; i < n; i++) ASSERT_EQ(s->get(Score::of(block_of(i, 8192)), kWireData), block_of(i, 8192)) << i;
+  EXPECT_EQ(s->stats().blocks, static_cast<std::uint64_t>(n));
+}
+
+TEST_F(LogStoreTest, AsyncPutOfABadBlockFailsAtOnce) {
+  auto s = LogStore::open(dir);
+  EXPECT_THROW(s->put_async(kWireData, Bytes(kDefaultMaxBlockSize + 1), Score::zero()), Error);
+  EXPECT_THROW(s->put_async(WireType{200}, Bytes(10), Score::of(Bytes(10))), Error);
+  EXPECT_NO_THROW(s->wait_puts());
+}
+
+// A failure in the writing thread reaches the next waiter, once.
+TEST(PutQueue, FailuresReachTheNextWaitAndTheRestAreWritten) {
+  std::mutex mu;
+  std::vector<int> written;
+  detail::PutQueue q(1 << 16, [&](const detail::IndexKey& k, std::span<const std::uint8_t>) {
+    if (k.type.value == 13) throw Error(Errc::Io, "disk full");
+    std::lock_guard lock(mu);
+    written.push_back(k.type.value);
+  });
+  auto key = [](int i) { return detail::IndexKey{Score::of(block_of(i)), WireType{static_cast<std::uint8_t>(i)}}; };
+  for (int i = 0; i < 40; i++) EXPECT_TRUE(q.push(key(i), block_of(i)));
+  EXPECT_THROW(q.wait(), Error);
+  EXPECT_NO_THROW(q.wait());
+  EXPECT_EQ(written.size(), 39u);
+  EXPECT_FALSE(q.find(key(5)));  // written, no longer queued
 }

@@ -16,6 +16,7 @@
 #include "conn.h"
 #include "log_index.h"
 #include "log_record.h"
+#include "put_queue.h"
 #include "vt/error.h"
 
 namespace vt {
@@ -33,6 +34,8 @@ constexpr std::size_t kCheckpointEntries = 1 << 16;  // bounds the in-memory pen
 // page-aligned, and writing each one alone made the kernel zero and copy
 // partial pages for every block.
 constexpr std::size_t kWriteBuffer = 1 << 20;
+// put_async's queue: a bound on memory beyond the caller's own.
+constexpr std::size_t kPutQueueBytes = 16 << 20;
 
 struct Segment {
   std::uint32_t id;
@@ -149,6 +152,8 @@ struct LogStore::Impl {
   struct {
     std::atomic<std::uint64_t> bytes_written{0}, writes{0}, dedup_hits{0}, reads{0}, read_bytes{0}, errors{0}, syncs{0};
   } counters;
+
+  std::unique_ptr<detail::PutQueue> queue;  // put_async's; only in a store opened for use
 
   static std::unique_ptr<Impl> open(const fs::path& dir, LogStoreOptions options) {
     fs::create_directories(dir);
@@ -292,24 +297,25 @@ struct LogStore::Impl {
     // The index lookup runs unlocked; the checkpoint count tells whether a
     // block could have moved from `pending` into the index meanwhile.
     if (index->find(key)) return false;
-    Bytes rec(detail::kRecordHeader + data.size());
-    detail::encode_record_header(rec.data(), key.type, key.score, data);
-    std::memcpy(rec.data() + detail::kRecordHeader, data.data(), data.size());
+    std::uint8_t head[detail::kRecordHeader];
+    detail::encode_record_header(head, key.type, key.score, data);  // the checksum, outside the lock
+    const std::size_t rec_size = detail::kRecordHeader + data.size();
     bool checkpoint;
     {
       std::lock_guard lock(mu);
       if (pending.contains(key)) return false;
       if (checkpoints != seen && index->find(key)) return false;
       Segment* seg = segments.back().get();
-      if (seg->size > 0 && seg->size + rec.size() > options.segment_size) {
+      if (seg->size > 0 && seg->size + rec_size > options.segment_size) {
         flush_wbuf_locked();
         seg = &add_segment();
       }
       if (wbuf.empty()) wbuf_off = seg->size;
-      wbuf.insert(wbuf.end(), rec.begin(), rec.end());
+      wbuf.insert(wbuf.end(), head, head + detail::kRecordHeader);
+      wbuf.insert(wbuf.end(), data.begin(), data.end());
       pending.emplace(key, Location{{seg->id, seg->size}, static_cast<std::uint32_t>(data.size())});
       dirty[seg->id] = true;
-      seg->size += rec.size();
+      seg->size += rec_size;
       if (wbuf.size() >= kWriteBuffer) flush_wbuf_locked();
       checkpoint = pending.size() >= kCheckpointEntries;
     }
@@ -359,11 +365,16 @@ std::unique_ptr<LogStore> LogStore::open(const fs::path& dir, LogStoreOptions op
   // Absolute, so that a later chdir (a daemon's) cannot move new segments.
   auto impl = Impl::open(fs::absolute(dir), std::move(options));
   impl->index_log(impl->index->tail(), false);
-  return std::unique_ptr<LogStore>(new LogStore(std::move(impl)));
+  impl->wbuf.reserve(kWriteBuffer + detail::kRecordHeader + impl->options.max_block);
+  std::unique_ptr<LogStore> store(new LogStore(std::move(impl)));
+  store->impl_->queue = std::make_unique<detail::PutQueue>(
+      kPutQueueBytes, [s = store.get()](const IndexKey& key, std::span<const std::uint8_t> data) { s->add(key.type, data, key.score); });
+  return store;
 }
 
 LogStore::~LogStore() {
   try {
+    impl_->queue.reset();  // drains it
     impl_->sync();
   } catch (const std::exception& e) {
     impl_->log(std::string("final sync failed: ") + e.what());
@@ -373,6 +384,7 @@ LogStore::~LogStore() {
 Bytes LogStore::get(const Score& score, WireType type) {
   if (score.is_zero()) return {};
   IndexKey key{score, type};
+  if (auto queued = impl_->queue->find(key)) return std::move(*queued);
   try {
     auto loc = impl_->find(key);
     if (!loc) throw Error(Errc::NotFound, "no block " + score.hex() + " of type " + std::to_string(type.value));
@@ -387,19 +399,36 @@ Bytes LogStore::get(const Score& score, WireType type) {
 }
 
 Score LogStore::put(WireType type, std::span<const std::uint8_t> data) {
+  check_put(type, data.size());
   Score s = Score::of(data);
-  store(type, data, s);
+  add(type, data, s);
   return s;
 }
 
-void LogStore::put_async(WireType type, Bytes data, const Score& score) { store(type, data, score); }
+void LogStore::put_async(WireType type, Bytes data, const Score& score) {
+  check_put(type, data.size());
+  if (score.is_zero() || !impl_->queue->push({score, type}, std::move(data))) {
+    impl_->counters.writes++;
+    impl_->counters.dedup_hits++;
+  }
+}
 
-void LogStore::store(WireType type, std::span<const std::uint8_t> data, const Score& score) {
+void LogStore::wait_puts() { impl_->queue->wait(); }
+
+void LogStore::check_put(WireType type, std::size_t size) {
   try {
     if (!is_valid_wire_type(type)) throw Error(Errc::Invalid, "invalid wire type " + std::to_string(type.value));
-    if (data.size() > impl_->options.max_block)
-      throw Error(Errc::TooBig, "block of " + std::to_string(data.size()) + " bytes exceeds the " + std::to_string(impl_->options.max_block) + "-byte maximum");
-    IndexKey key{score, type};
+    if (size > impl_->options.max_block)
+      throw Error(Errc::TooBig, "block of " + std::to_string(size) + " bytes exceeds the " + std::to_string(impl_->options.max_block) + "-byte maximum");
+  } catch (const Error&) {
+    impl_->counters.errors++;
+    throw;
+  }
+}
+
+void LogStore::add(WireType type, std::span<const std::uint8_t> data, const Score& score) {
+  IndexKey key{score, type};
+  try {
     impl_->counters.writes++;
     if (key.score.is_zero() || !impl_->append(key, data)) {
       impl_->counters.dedup_hits++;
@@ -412,9 +441,14 @@ void LogStore::store(WireType type, std::span<const std::uint8_t> data, const Sc
   }
 }
 
-bool LogStore::has(const Score& score, WireType type) { return score.is_zero() || impl_->find({score, type}).has_value(); }
+bool LogStore::has(const Score& score, WireType type) {
+  return score.is_zero() || impl_->queue->find({score, type}) || impl_->find({score, type}).has_value();
+}
 
-void LogStore::sync() { impl_->sync(); }
+void LogStore::sync() {
+  impl_->queue->wait();  // every earlier put, the queued ones too
+  impl_->sync();
+}
 
 LogStoreStats LogStore::stats() const {
   LogStoreStats s;

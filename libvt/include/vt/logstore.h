@@ -63,8 +63,10 @@ class LogStore final : public BlockStore {
   // Hashes `data` (the server's path: what arrives is verified).
   Score put(WireType type, std::span<const std::uint8_t> data) override;
   // Trusts `score`: for in-process callers that just computed it (the
-  // cache), so the embedded store does not hash every block twice.
+  // cache), so the embedded store does not hash every block twice. A
+  // thread of the store's writes the block while the caller goes on.
   void put_async(WireType type, Bytes data, const Score& score) override;
+  void wait_puts() override;
   bool has(const Score& score, WireType type) override;
   void sync() override;
 
@@ -82,7 +84,8 @@ class LogStore final : public BlockStore {
  private:
   struct Impl;
   explicit LogStore(std::unique_ptr<Impl> impl);
-  void store(WireType type, std::span<const std::uint8_t> data, const Score& score);
+  void check_put(WireType type, std::size_t size);
+  void add(WireType type, std::span<const std::uint8_t> data, const Score& score);  // checked already
   std::unique_ptr<Impl> impl_;
 };
 

@@ -1,0 +1,52 @@
+// Private: put_async's queue for a store whose writes are synchronous (the
+// log store). One thread drains it into `sink`, so a caller hashing its next
+// blocks and the store writing the last ones run on two cores at once.
+// Queued blocks can be read back before they reach the store.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <thread>
+#include <unordered_map>
+
+#include "log_index.h"
+
+namespace vt::detail {
+
+class PutQueue {
+ public:
+  using Sink = std::function<void(const IndexKey&, std::span<const std::uint8_t>)>;
+  PutQueue(std::size_t max_bytes, Sink sink);
+  ~PutQueue();  // drains the queue, then stops
+  PutQueue(const PutQueue&) = delete;
+  PutQueue& operator=(const PutQueue&) = delete;
+
+  // Waits while the queue is full. False if the block is queued already.
+  bool push(const IndexKey& key, Bytes data);
+  std::optional<Bytes> find(const IndexKey& key) const;
+  // Returns once every block pushed before has been through the sink;
+  // rethrows the first failure since the last wait.
+  void wait();
+
+ private:
+  void run();
+
+  const std::size_t max_bytes_;
+  const Sink sink_;
+  mutable std::mutex mu_;
+  std::condition_variable work_, room_;
+  std::unordered_map<IndexKey, Bytes, IndexKeyHash> blocks_;  // nodes stay put until drained
+  std::deque<IndexKey> order_;
+  std::size_t bytes_ = 0;
+  unsigned draining_ = 0;  // taken from order_, not yet erased
+  bool stop_ = false;
+  std::exception_ptr failure_;
+  std::thread thread_;
+};
+
+}  // namespace vt::detail
