@@ -1,5 +1,6 @@
 // LogStore: durability, recovery, dedup, corruption, locking, reindex.
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -365,4 +366,21 @@ TEST(PutQueue, FailuresReachTheNextWaitAndTheRestAreWritten) {
   EXPECT_NO_THROW(q.wait());
   EXPECT_EQ(written.size(), 39u);
   EXPECT_FALSE(q.find(key(5)));  // written, no longer queued
+}
+
+// get_now answers from memory and the page cache only; get() still reads
+// the disk.
+TEST_F(LogStoreTest, GetNowAnswersOnlyWithoutWaitingForTheDisk) {
+  auto s = LogStore::open(dir);
+  Score a = s->put(kWireData, block_of(1, 8192));
+  EXPECT_EQ(s->get_now(a, kWireData), block_of(1, 8192));  // in the write buffer
+  s->sync();
+  int fd = ::open(segment().c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);  // clean pages: dropped
+  EXPECT_EQ(s->get_now(a, kWireData), std::nullopt);
+  EXPECT_EQ(s->get(a, kWireData), block_of(1, 8192));
+  EXPECT_EQ(s->get_now(a, kWireData), block_of(1, 8192));  // cached by the read
+  ::close(fd);
+  EXPECT_THROW(s->get_now(Score::of(block_of(2)), kWireData), Error);  // absent
 }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -251,9 +252,11 @@ struct LogStore::Impl {
     return index->find(key);
   }
 
-  Bytes read_record(const IndexKey& key, const Location& loc) {
+  // With `nowait`, nullopt when the record is not in the page cache.
+  std::optional<Bytes> read_record(const IndexKey& key, const Location& loc, bool nowait) {
     std::shared_ptr<Segment> seg;
-    Bytes rec(detail::kRecordHeader + loc.length);
+    std::uint8_t head[detail::kRecordHeader];
+    Bytes data(loc.length);
     bool buffered = false;
     {
       std::lock_guard lock(mu);
@@ -261,21 +264,30 @@ struct LogStore::Impl {
       seg = segments[loc.pos.segment];
       if (seg == segments.back() && !wbuf.empty() && loc.pos.offset >= wbuf_off) {  // not written out yet
         std::size_t at = static_cast<std::size_t>(loc.pos.offset - wbuf_off);
-        if (at + rec.size() > wbuf.size()) throw Error(Errc::Corrupt, "record runs past the buffered log");
-        std::memcpy(rec.data(), wbuf.data() + at, rec.size());
+        if (at + sizeof head + data.size() > wbuf.size()) throw Error(Errc::Corrupt, "record runs past the buffered log");
+        std::memcpy(head, wbuf.data() + at, sizeof head);
+        std::memcpy(data.data(), wbuf.data() + at + sizeof head, data.size());
         buffered = true;
       }
     }
-    std::string where = segment_name(seg->id) + " offset " + std::to_string(loc.pos.offset);
-    if (!buffered && !pread_all(seg->fd.get(), rec, loc.pos.offset, where)) throw Error(Errc::Corrupt, where + ": record runs past the end of the log");
+    auto where = [&] { return segment_name(seg->id) + " offset " + std::to_string(loc.pos.offset); };
+    if (!buffered) {
+      // Header and data land in their own buffers: no copy to strip the header.
+      iovec iov[2] = {{head, sizeof head}, {data.data(), data.size()}};
+      const auto want = static_cast<ssize_t>(sizeof head + data.size());
+      ssize_t n;
+      do n = ::preadv2(seg->fd.get(), iov, 2, static_cast<off_t>(loc.pos.offset), nowait ? RWF_NOWAIT : 0);
+      while (n < 0 && errno == EINTR);
+      if (n != want && nowait) return std::nullopt;  // not all cached; get() will wait (or report the error)
+      if (n < 0) throw_errno("read " + where());
+      if (n != want) throw Error(Errc::Corrupt, where() + ": record runs past the end of the log");
+    }
     std::string why;
-    auto h = detail::decode_record_header(rec.data(), options.max_block, why);
-    if (!h) throw Error(Errc::Corrupt, where + ": " + why);
-    std::span<const std::uint8_t> data(rec.data() + detail::kRecordHeader, loc.length);
-    if (h->score != key.score || h->type != key.type || h->length != loc.length) throw Error(Errc::Corrupt, where + ": record does not match the index");
-    if (detail::record_crc({rec.data(), 32}, data) != h->crc) throw Error(Errc::Corrupt, where + ": checksum mismatch");
-    rec.erase(rec.begin(), rec.begin() + detail::kRecordHeader);
-    return rec;
+    auto h = detail::decode_record_header(head, options.max_block, why);
+    if (!h) throw Error(Errc::Corrupt, where() + ": " + why);
+    if (h->score != key.score || h->type != key.type || h->length != loc.length) throw Error(Errc::Corrupt, where() + ": record does not match the index");
+    if (detail::record_crc({head, 32}, data) != h->crc) throw Error(Errc::Corrupt, where() + ": checksum mismatch");
+    return data;
   }
 
   // Writes the buffered appends to the last segment. With mu held.
@@ -381,16 +393,22 @@ LogStore::~LogStore() {
   }
 }
 
-Bytes LogStore::get(const Score& score, WireType type) {
-  if (score.is_zero()) return {};
+Bytes LogStore::get(const Score& score, WireType type) { return *read(score, type, false); }
+
+std::optional<Bytes> LogStore::get_now(const Score& score, WireType type) { return read(score, type, true); }
+
+std::optional<Bytes> LogStore::read(const Score& score, WireType type, bool nowait) {
+  if (score.is_zero()) return Bytes{};
   IndexKey key{score, type};
-  if (auto queued = impl_->queue->find(key)) return std::move(*queued);
+  if (auto queued = impl_->queue->find(key)) return queued;
   try {
     auto loc = impl_->find(key);
     if (!loc) throw Error(Errc::NotFound, "no block " + score.hex() + " of type " + std::to_string(type.value));
-    Bytes data = impl_->read_record(key, *loc);
-    impl_->counters.reads++;
-    impl_->counters.read_bytes += data.size();
+    auto data = impl_->read_record(key, *loc, nowait);
+    if (data) {
+      impl_->counters.reads++;
+      impl_->counters.read_bytes += data->size();
+    }
     return data;
   } catch (const Error& e) {
     if (e.code() != Errc::NotFound) impl_->counters.errors++;
@@ -487,7 +505,7 @@ CheckReport LogStore::check(const fs::path& dir) {
   impl->index->for_each([&](const IndexKey& key, const Location& loc) {
     report.index_entries++;
     try {
-      impl->read_record(key, loc);
+      impl->read_record(key, loc, false);
     } catch (const Error& e) {
       report.problems.push_back("index entry " + key.score.hex() + "/" + std::to_string(key.type.value) + ": " + e.what());
     }

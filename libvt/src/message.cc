@@ -41,6 +41,27 @@ std::string to_string(MsgType t) {
 std::vector<std::uint8_t> Message::pack() const {
   std::vector<std::uint8_t> out;
   out.reserve(2 + 2 + 24 + data.size());
+  pack_into(out);
+  return out;
+}
+
+void Message::pack_into(std::vector<std::uint8_t>& out) const {
+  const std::size_t start = out.size();
+  try {
+    pack_body(out);
+  } catch (...) {
+    out.resize(start);
+    throw;
+  }
+  std::size_t size = out.size() - start - 2;
+  if (size > kMaxMessageSize) {
+    out.resize(start);
+    throw Error(Errc::TooBig, to_string(type) + " of " + std::to_string(size) + " bytes does not fit in a message");
+  }
+  detail::put_be(out.data() + start, size, 2);
+}
+
+void Message::pack_body(std::vector<std::uint8_t>& out) const {
   detail::Writer w(out);
   w.u16(0);  // size, filled in below
   w.u8(static_cast<std::uint8_t>(type));
@@ -81,10 +102,6 @@ std::vector<std::uint8_t> Message::pack() const {
     case MsgType::Rsync: break;
     default: throw Error(Errc::Invalid, "cannot pack " + to_string(type));
   }
-  std::size_t size = out.size() - 2;
-  if (size > kMaxMessageSize) throw Error(Errc::TooBig, to_string(type) + " of " + std::to_string(size) + " bytes does not fit in a message");
-  detail::put_be(out.data(), size, 2);
-  return out;
 }
 
 Message Message::unpack(std::span<const std::uint8_t> body) {

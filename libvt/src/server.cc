@@ -40,12 +40,21 @@ struct Session {
   bool done = false;
   std::thread thread;
 
+  void reply(const Message& m) {
+    Bytes bytes;
+    try {
+      m.pack_into(bytes);
+    } catch (const Error&) {
+      conn.shutdown();  // cannot happen for replies we build; end the session
+      return;
+    }
+    send(bytes);
+  }
   // Replies that finish while another is being written are gathered and
   // sent together: fewer system calls and fewer wake-ups at the client.
-  void reply(const Message& m) {
+  void send(std::span<const std::uint8_t> bytes) {
     Bytes batch;
     try {
-      auto bytes = m.pack();
       {
         std::lock_guard lock(write_mu);
         outbox.insert(outbox.end(), bytes.begin(), bytes.end());
@@ -190,12 +199,18 @@ struct Server::Impl {
   // false after Tgoodbye. Requests read together are queued together.
   bool serve_some(Session& s) {
     std::vector<std::function<void()>> jobs;
+    Bytes answered;  // replies to reads answered on the spot
     // Whatever happens, requests counted in flight get served.
     struct Flush {
       detail::Pool& p;
       std::vector<std::function<void()>>& j;
-      ~Flush() { p.submit(j); }
-    } flush{pool, jobs};
+      Session& s;
+      Bytes& answered;
+      ~Flush() {
+        if (!answered.empty()) s.send(answered);
+        p.submit(j);
+      }
+    } flush{pool, jobs, s, answered};
     bool more = true;
     do {
       Message m = s.conn.read_message();
@@ -205,11 +220,13 @@ struct Server::Impl {
           Message r;
           r.type = MsgType::Rping;
           r.tag = m.tag;
-          s.reply(r);
+          r.pack_into(answered);
           break;
         }
         case MsgType::Thello: s.reply_error(m.tag, "hello already done"); break;
         case MsgType::Tread:
+          if (answer_now(m, answered)) break;
+          [[fallthrough]];
         case MsgType::Twrite:
         case MsgType::Tsync: {
           std::unique_lock lock(s.mu);
@@ -228,6 +245,25 @@ struct Server::Impl {
       }
     } while (more && s.conn.message_buffered());
     return more;
+  }
+
+  // A read the store can answer from memory is answered by the session's
+  // own thread: no hand-off to the pool and back. Anything else (a disk
+  // read, an error) goes to the pool, which reports errors.
+  bool answer_now(const Message& m, Bytes& out) {
+    std::optional<Bytes> data;
+    try {
+      data = store.get_now(m.score, m.wire_type);
+    } catch (const Error&) {
+      return false;
+    }
+    if (!data || data->size() > m.count) return false;
+    Message r;
+    r.type = MsgType::Rread;
+    r.tag = m.tag;
+    r.data = std::move(*data);
+    r.pack_into(out);
+    return true;
   }
 
   void handle(Session& s, Message& m) {

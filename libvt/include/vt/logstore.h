@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,8 @@ class LogStore final : public BlockStore {
   ~LogStore() override;  // syncs
 
   Bytes get(const Score& score, WireType type) override;
+  // Answers from memory or the page cache only.
+  std::optional<Bytes> get_now(const Score& score, WireType type) override;
   // Hashes `data` (the server's path: what arrives is verified).
   Score put(WireType type, std::span<const std::uint8_t> data) override;
   // Trusts `score`: for in-process callers that just computed it (the
@@ -85,6 +88,7 @@ class LogStore final : public BlockStore {
   struct Impl;
   explicit LogStore(std::unique_ptr<Impl> impl);
   void check_put(WireType type, std::size_t size);
+  std::optional<Bytes> read(const Score& score, WireType type, bool nowait);
   void add(WireType type, std::span<const std::uint8_t> data, const Score& score);  // checked already
   std::unique_ptr<Impl> impl_;
 };

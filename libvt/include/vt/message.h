@@ -49,11 +49,15 @@ struct Message {
   // The message with its u16 size prefix. Throws Error(Invalid) when it does
   // not fit in one message or a field is out of range.
   std::vector<std::uint8_t> pack() const;
+  void pack_into(std::vector<std::uint8_t>& out) const;  // appends; `out` unchanged on error
   // Parses the bytes after the size prefix. Throws Error(Protocol) for an
   // unknown type, a short or overlong body, or a bad field.
   static Message unpack(std::span<const std::uint8_t> body);
 
   bool is_request() const { return static_cast<std::uint8_t>(type) % 2 == 0; }
+
+ private:
+  void pack_body(std::vector<std::uint8_t>& out) const;  // size prefix left 0
 };
 
 std::string to_string(MsgType t);

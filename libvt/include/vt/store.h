@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <future>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -35,6 +36,10 @@ class BlockStore {
   virtual void wait_puts();
   // True when the async forms really overlap (worth reading ahead).
   virtual bool pipelined() const { return false; }
+  // The block, if the store can have it without waiting for a disk or a
+  // network (a server answers such reads on the spot); nullopt means call
+  // get(). Throws as get() does.
+  virtual std::optional<Bytes> get_now(const Score&, WireType) { return std::nullopt; }
 };
 
 }  // namespace vt
