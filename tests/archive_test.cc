@@ -9,8 +9,8 @@
 
 #include <filesystem>
 #include <fstream>
-#include <random>
 
+#include "data.h"
 #include "fixtures.h"
 #include "process.h"
 #include "vt/memstore.h"
@@ -32,12 +32,7 @@ void write_file(const fs::path& p, const Bytes& data) {
   f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
 }
 
-Bytes random_bytes(std::size_t n, std::uint32_t seed) {
-  Bytes b(n);
-  std::minstd_rand rng(seed);
-  for (auto& c : b) c = static_cast<std::uint8_t>(rng());
-  return b;
-}
+using test::random_bytes;
 
 class Archive : public testing::Test {
  protected:

@@ -11,6 +11,7 @@
 #include <random>
 #include <thread>
 
+#include "data.h"
 #include "fixtures.h"
 #include "vt/cache.h"
 #include "vt/error.h"
@@ -22,12 +23,7 @@ using namespace vt;
 
 namespace {
 
-Bytes random_bytes(std::size_t n, std::uint32_t seed) {
-  Bytes b(n);
-  std::minstd_rand rng(seed);
-  for (auto& c : b) c = static_cast<std::uint8_t>(rng());
-  return b;
-}
+using test::random_bytes;
 
 Bytes read_all(File& f) {
   Bytes out(f.size());

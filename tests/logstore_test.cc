@@ -10,6 +10,7 @@
 #include <fstream>
 #include <thread>
 
+#include "data.h"
 #include "log_record.h"
 #include "put_queue.h"
 #include "vt/error.h"
@@ -20,15 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-Bytes block_of(int i, std::size_t size = 1000) {
-  Bytes b(size);
-  std::uint32_t x = static_cast<std::uint32_t>(i) * 2654435761u + 1;
-  for (auto& c : b) {
-    x = x * 1103515245u + 12345u;
-    c = static_cast<std::uint8_t>(x >> 16);
-  }
-  return b;
-}
+Bytes block_of(int i, std::size_t size = 1000) { return test::random_bytes(size, static_cast<std::uint32_t>(i)); }
 
 // Runs `work` in a child process that then dies without cleaning up, as a
 // crash would: no destructors, no final sync.
@@ -332,7 +325,9 @@ TEST_F(LogStoreTest, AsyncPutsReadBackAndSyncMakesThemDurable) {
       Bytes b = block_of(i, 8192);
       Score sc = Score::of(b);
       s->put_async(kWireData, b, sc);
-      if (i % 500 == 0) EXPECT_EQ(s->get(sc, kWireData), b);
+      if (i % 500 == 0) {
+        EXPECT_EQ(s->get(sc, kWireData), b);
+      }
     }
     s->put_async(kWireData, block_of(0, 8192), Score::of(block_of(0, 8192)));  // a duplicate
     s->sync();

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "data.h"
 #include "process.h"
 #include "vt/client.h"
 #include "vt/error.h"
@@ -17,15 +18,7 @@ namespace {
 
 const std::string kVtd = std::string(VT_BIN_DIR) + "/vtd";
 
-Bytes block_of(int i, std::size_t size = 8192) {
-  Bytes b(size);
-  std::uint32_t x = static_cast<std::uint32_t>(i) * 2654435761u + 7;
-  for (auto& c : b) {
-    x = x * 1103515245u + 12345u;
-    c = static_cast<std::uint8_t>(x >> 16);
-  }
-  return b;
-}
+Bytes block_of(int i, std::size_t size = 8192) { return test::random_bytes(size, static_cast<std::uint32_t>(i)); }
 
 class Vtd : public testing::Test {
  protected:
