@@ -45,26 +45,29 @@ void resolve(const Address& a, bool passive, AddrInfo& out) {
   if (rc != 0) throw Error(Errc::Io, "cannot resolve " + a.str() + ": " + gai_strerror(rc));
 }
 
-}  // namespace
-
-Conn Conn::dial(const Address& address) {
+// Tries each address `a` resolves to with a fresh socket until `use` (connect,
+// or bind and listen) succeeds; throws "`failure` a: why" when none does.
+template <typename Use>
+Fd first_socket(const Address& a, bool passive, const std::string& failure, Use use) {
   AddrInfo ai;
-  resolve(address, false, ai);
+  resolve(a, passive, ai);
   int err = 0;
   for (auto* p = ai.list; p; p = p->ai_next) {
     Fd fd(::socket(p->ai_family, p->ai_socktype | SOCK_CLOEXEC, p->ai_protocol));
-    if (!fd) {
-      err = errno;
-      continue;
-    }
-    if (::connect(fd.get(), p->ai_addr, p->ai_addrlen) == 0) {
-      int one = 1;
-      setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      return Conn(std::move(fd));
-    }
+    if (fd && use(fd.get(), *p)) return fd;
     err = errno;
   }
-  throw Error(Errc::Io, "cannot connect to venti server " + address.str() + ": " + std::strerror(err));
+  throw Error(Errc::Io, failure + " " + a.str() + ": " + std::strerror(err));
+}
+
+}  // namespace
+
+Conn Conn::dial(const Address& address) {
+  Fd fd = first_socket(address, false, "cannot connect to venti server",
+                       [](int s, const addrinfo& p) { return ::connect(s, p.ai_addr, p.ai_addrlen) == 0; });
+  int one = 1;
+  setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return Conn(std::move(fd));
 }
 
 bool Conn::fill() {
@@ -132,21 +135,11 @@ void Conn::write_all(std::span<const std::uint8_t> data) {
 void Conn::shutdown() { ::shutdown(fd_.get(), SHUT_RDWR); }
 
 Fd listen_on(const Address& address) {
-  AddrInfo ai;
-  resolve(address, true, ai);
-  int err = 0;
-  for (auto* p = ai.list; p; p = p->ai_next) {
-    Fd fd(::socket(p->ai_family, p->ai_socktype | SOCK_CLOEXEC, p->ai_protocol));
-    if (!fd) {
-      err = errno;
-      continue;
-    }
+  return first_socket(address, true, "cannot listen on", [](int s, const addrinfo& p) {
     int one = 1;
-    setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (::bind(fd.get(), p->ai_addr, p->ai_addrlen) == 0 && ::listen(fd.get(), 128) == 0) return fd;
-    err = errno;
-  }
-  throw Error(Errc::Io, "cannot listen on " + address.str() + ": " + std::strerror(err));
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    return ::bind(s, p.ai_addr, p.ai_addrlen) == 0 && ::listen(s, 128) == 0;
+  });
 }
 
 Address local_address(int fd) {
