@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "vt/score.h"
+#include "vt/store.h"
 #include "vt/types.h"
 
 namespace vt::detail {
@@ -26,14 +27,8 @@ struct Location {
   std::uint32_t length;  // block bytes after the header
 };
 
-struct IndexKey {
-  Score score;
-  WireType type;
-  bool operator==(const IndexKey&) const = default;
-};
-struct IndexKeyHash {
-  std::size_t operator()(const IndexKey& k) const noexcept { return ScoreHash{}(k.score) ^ k.type.value; }
-};
+using IndexKey = BlockKey;
+using IndexKeyHash = BlockKeyHash;
 
 class LogIndex {
  public:

@@ -21,17 +21,9 @@ class MemStore : public BlockStore {
   std::size_t block_count() const;
 
  private:
-  struct Key {
-    Score score;
-    WireType type;
-    bool operator==(const Key&) const = default;
-  };
-  struct KeyHash {
-    std::size_t operator()(const Key& k) const noexcept { return ScoreHash{}(k.score) ^ k.type.value; }
-  };
   std::size_t max_block_;
   mutable std::shared_mutex mu_;
-  std::unordered_map<Key, Bytes, KeyHash> blocks_;
+  std::unordered_map<BlockKey, Bytes, BlockKeyHash> blocks_;
 };
 
 }  // namespace vt

@@ -14,6 +14,16 @@
 
 namespace vt {
 
+// What names a block in a store: its score and its type.
+struct BlockKey {
+  Score score;
+  WireType type;
+  bool operator==(const BlockKey&) const = default;
+};
+struct BlockKeyHash {
+  std::size_t operator()(const BlockKey& k) const noexcept { return ScoreHash{}(k.score) ^ k.type.value; }
+};
+
 class BlockStore {
  public:
   virtual ~BlockStore() = default;
