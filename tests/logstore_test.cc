@@ -361,6 +361,7 @@ TEST(PutQueue, FailuresReachTheNextWaitAndTheRestAreWritten) {
   EXPECT_NO_THROW(q.wait());
   EXPECT_EQ(written.size(), 39u);
   EXPECT_FALSE(q.find(key(5)));  // written, no longer queued
+  EXPECT_FALSE(q.contains(key(5)));
 }
 
 // get_now answers from memory and the page cache only; get() still reads

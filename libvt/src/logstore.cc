@@ -460,7 +460,7 @@ void LogStore::add(WireType type, std::span<const std::uint8_t> data, const Scor
 }
 
 bool LogStore::has(const Score& score, WireType type) {
-  return score.is_zero() || impl_->queue->find({score, type}) || impl_->find({score, type}).has_value();
+  return score.is_zero() || impl_->queue->contains({score, type}) || impl_->find({score, type}).has_value();
 }
 
 void LogStore::sync() {

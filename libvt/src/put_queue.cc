@@ -40,6 +40,11 @@ std::optional<Bytes> PutQueue::find(const IndexKey& key) const {
   return it->second;
 }
 
+bool PutQueue::contains(const IndexKey& key) const {
+  std::lock_guard lock(mu_);
+  return blocks_.contains(key);
+}
+
 void PutQueue::wait() {
   std::unique_lock lock(mu_);
   room_.wait(lock, [&] { return order_.empty() && draining_ == 0; });

@@ -29,6 +29,7 @@ class PutQueue {
   // Waits while the queue is full. False if the block is queued already.
   bool push(const IndexKey& key, Bytes data);
   std::optional<Bytes> find(const IndexKey& key) const;
+  bool contains(const IndexKey& key) const;
   // Returns once every block pushed before has been through the sink;
   // rethrows the first failure since the last wait.
   void wait();
