@@ -159,10 +159,10 @@ struct LogStore::Impl {
   static std::unique_ptr<Impl> open(const fs::path& dir, LogStoreOptions options) {
     fs::create_directories(dir);
     auto impl = std::make_unique<Impl>();
-    impl->dir = dir;
+    impl->dir = fs::absolute(dir);  // a later chdir (a daemon's) must not move new segments
     impl->options = std::move(options);
-    impl->lock_file = lock_store(dir);
-    impl->index = std::make_unique<detail::LogIndex>(dir / "index");
+    impl->lock_file = lock_store(impl->dir);
+    impl->index = std::make_unique<detail::LogIndex>(impl->dir / "index");
     impl->open_segments();
     return impl;
   }
@@ -374,8 +374,7 @@ struct LogStore::Impl {
 LogStore::LogStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 std::unique_ptr<LogStore> LogStore::open(const fs::path& dir, LogStoreOptions options) {
-  // Absolute, so that a later chdir (a daemon's) cannot move new segments.
-  auto impl = Impl::open(fs::absolute(dir), std::move(options));
+  auto impl = Impl::open(dir, std::move(options));
   impl->index_log(impl->index->tail(), false);
   impl->wbuf.reserve(kWriteBuffer + detail::kRecordHeader + impl->options.max_block);
   std::unique_ptr<LogStore> store(new LogStore(std::move(impl)));
@@ -386,7 +385,12 @@ std::unique_ptr<LogStore> LogStore::open(const fs::path& dir, LogStoreOptions op
 
 LogStore::~LogStore() {
   try {
-    impl_->queue.reset();  // drains it
+    impl_->queue->wait();
+  } catch (const std::exception& e) {
+    impl_->log(std::string("a queued write failed: ") + e.what());
+  }
+  impl_->queue.reset();
+  try {
     impl_->sync();
   } catch (const std::exception& e) {
     impl_->log(std::string("final sync failed: ") + e.what());
@@ -533,8 +537,7 @@ void LogStore::for_each(const std::function<void(WireType, std::span<const std::
 
 std::uint64_t LogStore::reindex(const fs::path& dir, LogStoreOptions options) {
   if (!fs::exists(dir / "log")) throw Error(Errc::NotFound, "no store at " + dir.string());
-  // Absolute, so that a later chdir (a daemon's) cannot move new segments.
-  auto impl = Impl::open(fs::absolute(dir), std::move(options));
+  auto impl = Impl::open(dir, std::move(options));
   return impl->index_log(LogPos{}, true);
 }
 
