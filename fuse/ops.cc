@@ -28,6 +28,14 @@ using vt::vac_perms;
 
 const char kScoreXattr[] = "user.vtfs.score";
 
+// POSIX ACLs (system.posix_acl_*) would need the kernel to keep the mode in
+// step, and SELinux labels belong to the host's policy, not to the file.
+// Refusing both on get as well as set is honest, and it tells ls(1) once per
+// mount that there is nothing to ask for, instead of two requests per file.
+bool unsupported_xattr(const char* name) {
+  return std::strncmp(name, "system.", 7) == 0 || std::strcmp(name, "security.selinux") == 0;
+}
+
 Context& ctx(fuse_req_t req) { return *static_cast<Context*>(fuse_req_userdata(req)); }
 
 // Runs an operation; any failure becomes the errno reply.
@@ -426,9 +434,7 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* v
     Context& c = ctx(req);
     NodePtr n = c.inodes.node(ino);
     if (std::strcmp(name, kScoreXattr) == 0) throw vt::Error(vt::Errc::Invalid, "read-only attribute");
-    // POSIX ACLs (system.posix_acl_*) would need the kernel to keep the mode
-    // in step; refusing them makes cp -a and friends fall back to chmod.
-    if (std::strncmp(name, "system.", 7) == 0) {
+    if (unsupported_xattr(name)) {  // cp -a and friends fall back to chmod
       fuse_reply_err(req, EOPNOTSUPP);
       return;
     }
@@ -474,6 +480,10 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, std::size_t s
       reply_value(req, "vac:" + c.snaps.current().hex(), size);
       return;
     }
+    if (unsupported_xattr(name)) {
+      fuse_reply_err(req, EOPNOTSUPP);
+      return;
+    }
     DirEntry d = c.vfs.stat(c.inodes.node(ino));
     for (auto& [k, v] : d.xattrs)
       if (k == name) {
@@ -497,6 +507,10 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, std::size_t size) {
 void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
   if (refuse_if_read_only(req)) return;
   guard(req, [&] {
+    if (unsupported_xattr(name)) {
+      fuse_reply_err(req, EOPNOTSUPP);
+      return;
+    }
     Context& c = ctx(req);
     NodePtr n = c.inodes.node(ino);
     DirEntry d = c.vfs.stat(n);

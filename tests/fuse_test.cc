@@ -147,6 +147,20 @@ TEST_F(Fuse, FileTypesAndAttributes) {
     run("cd " + mnt() + " && mkfifo pipe && mknod null c 1 3 && ln -s target sym && echo data > f && chown 1234:5678 f && chmod 4751 f && "
         "touch -d '2001-02-03 04:05:06.123456789' f && mkdir d && chmod 1777 d");
     ASSERT_EQ(::setxattr((mnt() + "/f").c_str(), "user.color", "blue", 4, 0), 0);
+    ASSERT_EQ(::setxattr((mnt() + "/f").c_str(), "security.test", "lbl", 3, 0), 0);
+    // No POSIX ACLs, no SELinux labels: refused on get and set alike.
+    // A valid minimal ACL (user::rw- group::r-- other::r--): the kernel
+    // checks the value before it asks us.
+    const std::uint8_t acl[] = {2, 0, 0, 0, 1, 0, 6, 0, 0xff, 0xff, 0xff, 0xff, 4, 0, 4, 0, 0xff, 0xff, 0xff, 0xff, 0x20, 0, 4, 0, 0xff, 0xff, 0xff, 0xff};
+    for (const char* name : {"system.posix_acl_access", "system.posix_acl_default", "security.selinux"}) {
+      char buf[64];
+      errno = 0;
+      EXPECT_LT(::getxattr((mnt() + "/d").c_str(), name, buf, sizeof buf), 0) << name;
+      EXPECT_EQ(errno, EOPNOTSUPP) << name;
+      errno = 0;
+      EXPECT_NE(::setxattr((mnt() + "/d").c_str(), name, acl, sizeof acl, 0), 0) << name;
+      EXPECT_EQ(errno, EOPNOTSUPP) << name;
+    }
     EXPECT_NE(shell("ln " + mnt() + "/f " + mnt() + "/hard").status, 0);  // no hard links
     EXPECT_EQ(m.unmount(), 0);
     score = m.last_score();
@@ -169,6 +183,7 @@ TEST_F(Fuse, FileTypesAndAttributes) {
   ASSERT_EQ(::lstat((mnt() + "/d").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 01777u);
   EXPECT_EQ(xattr(mnt() + "/f", "user.color"), "blue");
+  EXPECT_EQ(xattr(mnt() + "/f", "security.test"), "lbl");  // other security.* names are kept
 }
 
 TEST_F(Fuse, RenameFlags) {
