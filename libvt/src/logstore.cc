@@ -14,6 +14,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "appender.h"
 #include "conn.h"
 #include "log_index.h"
 #include "log_record.h"
@@ -31,9 +32,7 @@ using detail::LogPos;
 namespace {
 
 constexpr std::size_t kCheckpointEntries = 1 << 16;  // bounds the in-memory pending map
-// Appends gather here and reach the file in large writes: records are not
-// page-aligned, and writing each one alone made the kernel zero and copy
-// partial pages for every block.
+// Appends gather and reach the file in writes of this size.
 constexpr std::size_t kWriteBuffer = 1 << 20;
 // put_async's queue: a bound on memory beyond the caller's own.
 constexpr std::size_t kPutQueueBytes = 16 << 20;
@@ -140,13 +139,12 @@ struct LogStore::Impl {
   Fd lock_file;
   std::unique_ptr<detail::LogIndex> index;
 
-  std::mutex mu;  // guards segments, pending, dirty, checkpoints, wbuf
+  std::mutex mu;  // guards segments, pending, dirty, checkpoints, appender
   std::vector<std::shared_ptr<Segment>> segments;  // segments[i]->id == i
   std::unordered_map<IndexKey, Location, detail::IndexKeyHash> pending;  // in the log, not yet indexed
   std::vector<bool> dirty;  // segments written since their last fdatasync
   std::uint64_t checkpoints = 0;  // index commits that emptied `pending`
-  Bytes wbuf;                     // the last segment's bytes from wbuf_off on, not yet written
-  std::uint64_t wbuf_off = 0;
+  std::optional<detail::Appender> appender;  // the last segment's appends
 
   std::mutex sync_mu;  // one checkpoint at a time
 
@@ -161,6 +159,7 @@ struct LogStore::Impl {
     auto impl = std::make_unique<Impl>();
     impl->dir = fs::absolute(dir);  // a later chdir (a daemon's) must not move new segments
     impl->options = std::move(options);
+    impl->appender.emplace(kWriteBuffer, detail::kRecordHeader + impl->options.max_block);
     impl->lock_file = lock_store(impl->dir);
     impl->index = std::make_unique<detail::LogIndex>(impl->dir / "index");
     impl->open_segments();
@@ -262,12 +261,10 @@ struct LogStore::Impl {
       std::lock_guard lock(mu);
       if (loc.pos.segment >= segments.size()) throw Error(Errc::Corrupt, "index points to missing segment " + std::to_string(loc.pos.segment));
       seg = segments[loc.pos.segment];
-      if (seg == segments.back() && !wbuf.empty() && loc.pos.offset >= wbuf_off) {  // not written out yet
-        std::size_t at = static_cast<std::size_t>(loc.pos.offset - wbuf_off);
-        if (at + sizeof head + data.size() > wbuf.size()) throw Error(Errc::Corrupt, "record runs past the buffered log");
-        std::memcpy(head, wbuf.data() + at, sizeof head);
-        std::memcpy(data.data(), wbuf.data() + at + sizeof head, data.size());
-        buffered = true;
+      if (seg == segments.back()) {  // maybe not written out yet
+        auto r = appender->read(loc.pos.offset, head, data, nowait);
+        if (r == detail::Appender::Read::would_block) return std::nullopt;
+        buffered = r == detail::Appender::Read::copied;
       }
     }
     auto where = [&] { return segment_name(seg->id) + " offset " + std::to_string(loc.pos.offset); };
@@ -290,14 +287,6 @@ struct LogStore::Impl {
     return data;
   }
 
-  // Writes the buffered appends to the last segment. With mu held.
-  void flush_wbuf_locked() {
-    if (wbuf.empty()) return;
-    Segment& seg = *segments.back();
-    pwrite_all(seg.fd.get(), wbuf, wbuf_off, segment_name(seg.id));
-    wbuf_off += wbuf.size();
-    wbuf.clear();
-  }
 
   // Appends a record unless the block is already stored; true if appended.
   bool append(const IndexKey& key, std::span<const std::uint8_t> data) {
@@ -319,16 +308,15 @@ struct LogStore::Impl {
       if (checkpoints != seen && index->find(key)) return false;
       Segment* seg = segments.back().get();
       if (seg->size > 0 && seg->size + rec_size > options.segment_size) {
-        flush_wbuf_locked();
+        appender->stop();
         seg = &add_segment();
       }
-      if (wbuf.empty()) wbuf_off = seg->size;
-      wbuf.insert(wbuf.end(), head, head + detail::kRecordHeader);
-      wbuf.insert(wbuf.end(), data.begin(), data.end());
+      if (!appender->started()) appender->start(log_dir() / segment_name(seg->id), seg->fd.get(), seg->size);
+      appender->append(head, data);
       pending.emplace(key, Location{{seg->id, seg->size}, static_cast<std::uint32_t>(data.size())});
       dirty[seg->id] = true;
       seg->size += rec_size;
-      if (wbuf.size() >= kWriteBuffer) flush_wbuf_locked();
+      if (appender->full()) appender->write_out(false);
       checkpoint = pending.size() >= kCheckpointEntries;
     }
     if (checkpoint) sync();
@@ -342,7 +330,7 @@ struct LogStore::Impl {
     LogPos tail;
     {
       std::lock_guard lock(mu);
-      flush_wbuf_locked();
+      appender->write_out(true);
       batch.assign(pending.begin(), pending.end());
       for (std::size_t i = 0; i < dirty.size(); i++)
         if (dirty[i]) {
@@ -376,7 +364,6 @@ LogStore::LogStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 std::unique_ptr<LogStore> LogStore::open(const fs::path& dir, LogStoreOptions options) {
   auto impl = Impl::open(dir, std::move(options));
   impl->index_log(impl->index->tail(), false);
-  impl->wbuf.reserve(kWriteBuffer + detail::kRecordHeader + impl->options.max_block);
   std::unique_ptr<LogStore> store(new LogStore(std::move(impl)));
   store->impl_->queue = std::make_unique<detail::PutQueue>(
       kPutQueueBytes, [s = store.get()](const IndexKey& key, std::span<const std::uint8_t> data) { s->add(key.type, data, key.score); });
@@ -525,7 +512,7 @@ void LogStore::for_each(const std::function<void(WireType, std::span<const std::
   std::vector<std::shared_ptr<Segment>> segs;
   {
     std::lock_guard lock(impl_->mu);
-    impl_->flush_wbuf_locked();
+    impl_->appender->write_out(true);
     segs = impl_->segments;
   }
   for (auto& seg : segs) {

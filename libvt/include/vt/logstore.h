@@ -9,7 +9,8 @@
 //   DIR/index/             LMDB: (score, type) -> (segment, offset, length),
 //                          and how far the log has been indexed
 //
-// Durability: sync() writes out buffered appends and fdatasyncs the log
+// Appends reach the log in large O_DIRECT writes where the file system
+// allows (see appender.h). Durability: sync() writes out buffered appends and fdatasyncs the log
 // before committing the index entries that point into it. On open, records past the indexed point are checked
 // and indexed; a torn record at the end of the log is cut off.
 #pragma once

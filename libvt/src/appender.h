@@ -1,0 +1,65 @@
+// The write end of a log segment. Appends gather in memory and reach the
+// file in large writes that, where the file system allows, bypass the page
+// cache (O_DIRECT): the log is written once and read back rarely, and
+// filling fresh page-cache pages cost more CPU than the disk write itself
+// (measured in bench/). Direct writes cover whole aligned blocks only, so
+// the partial last block stays in memory and is written again, whole, with
+// the next write; write_out(true) also writes it through the page cache so
+// that an fdatasync of the segment covers every byte.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "conn.h"
+
+namespace vt::detail {
+
+class Appender {
+ public:
+  static constexpr std::size_t kAlign = 4096;
+
+  // Gathers up to `threshold` bytes (plus one record of at most `max_record`)
+  // before full() says to write them out.
+  Appender(std::size_t threshold, std::size_t max_record);
+
+  bool started() const { return fd_ >= 0; }
+  // Starts appending to the segment at `path`, open read-write as `fd`
+  // (not owned), whose records end at `size`.
+  void start(const std::filesystem::path& path, int fd, std::uint64_t size);
+  // Writes out everything and stops; the segment is finished.
+  void stop();
+
+  void append(std::span<const std::uint8_t> head, std::span<const std::uint8_t> data);
+  bool full() const { return len_ >= threshold_; }
+  // Writes what is gathered except the partial last block; with `all`, that
+  // block too (through the page cache), so the file holds every byte.
+  void write_out(bool all);
+
+  // Copies the record at file offset `off` into `head` and `data` if its
+  // end is held here. Its start may be in the file already: with `nowait`,
+  // that part is read only if the page cache has it.
+  enum class Read { in_file, copied, would_block };
+  Read read(std::uint64_t off, std::span<std::uint8_t> head, std::span<std::uint8_t> data, bool nowait) const;
+
+  bool direct() const { return static_cast<bool>(direct_); }
+
+ private:
+  void write_direct(std::size_t n);
+
+  struct Free {
+    void operator()(std::uint8_t* p) const { std::free(p); }
+  };
+  std::size_t threshold_, capacity_;
+  std::unique_ptr<std::uint8_t, Free> buf_;  // kAlign-aligned, for O_DIRECT
+  std::size_t len_ = 0;
+  std::uint64_t base_ = 0;  // file offset of buf_[0]; aligned when direct
+  int fd_ = -1;
+  Fd direct_;
+  std::string name_;
+};
+
+}  // namespace vt::detail
