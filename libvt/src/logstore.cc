@@ -287,7 +287,6 @@ struct LogStore::Impl {
     return data;
   }
 
-
   // Appends a record unless the block is already stored; true if appended.
   bool append(const IndexKey& key, std::span<const std::uint8_t> data) {
     std::uint64_t seen;
