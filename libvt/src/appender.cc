@@ -8,26 +8,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "file_io.h"
 #include "vt/error.h"
 
 namespace vt::detail {
-
-namespace {
-
-void write_all(int fd, const std::uint8_t* p, std::size_t n, std::uint64_t off, const std::string& name) {
-  while (n > 0) {
-    ssize_t got = ::pwrite(fd, p, n, static_cast<off_t>(off));
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("write " + name);
-    }
-    p += got;
-    n -= static_cast<std::size_t>(got);
-    off += static_cast<std::uint64_t>(got);
-  }
-}
-
-}  // namespace
 
 Appender::Appender(std::size_t threshold, std::size_t max_record)
     : threshold_(threshold), capacity_((kAlign + threshold + max_record + kAlign - 1) / kAlign * kAlign) {
@@ -37,20 +21,14 @@ Appender::Appender(std::size_t threshold, std::size_t max_record)
 
 void Appender::start(const std::filesystem::path& path, int fd, std::uint64_t size) {
   name_ = path.filename().string();
-  fd_ = fd;
   // No O_DIRECT (tmpfs, some network file systems): plain buffered writes.
   direct_ = Fd(::open(path.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC));
   base_ = direct_ ? size / kAlign * kAlign : size;
   len_ = static_cast<std::size_t>(size - base_);
   // The partial block already in the file is written again with the next
   // records, so it must be held too.
-  for (std::size_t got = 0; got < len_;) {
-    ssize_t n = ::pread(fd_, buf_.get() + got, len_ - got, static_cast<off_t>(base_ + got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw_errno("read " + name_);
-    if (n == 0) throw Error(Errc::Corrupt, name_ + " is shorter than its records");
-    got += static_cast<std::size_t>(n);
-  }
+  if (!pread_all(fd, {buf_.get(), len_}, base_, name_)) throw Error(Errc::Corrupt, name_ + " is shorter than its records");
+  fd_ = fd;  // started only once the held block is read
 }
 
 void Appender::stop() {
@@ -78,20 +56,20 @@ void Appender::write_direct(std::size_t n) {
   // the page cache from here on.
   direct_ = Fd();
   std::size_t done = got > 0 ? static_cast<std::size_t>(got) : 0;
-  write_all(fd_, buf_.get() + done, n - done, base_ + done, name_);
+  pwrite_all(fd_, {buf_.get() + done, n - done}, base_ + done, name_);
 }
 
 void Appender::write_out(bool all) {
   if (len_ == 0) return;
   if (!direct_) {
-    write_all(fd_, buf_.get(), len_, base_, name_);
+    pwrite_all(fd_, {buf_.get(), len_}, base_, name_);
     base_ += len_;
     len_ = 0;
     return;
   }
   const std::size_t whole = len_ / kAlign * kAlign, rest = len_ - whole;
   if (whole > 0) write_direct(whole);
-  if (all && rest > 0) write_all(fd_, buf_.get() + whole, rest, base_ + whole, name_);
+  if (all && rest > 0) pwrite_all(fd_, {buf_.get() + whole, rest}, base_ + whole, name_);
   std::memmove(buf_.get(), buf_.get() + whole, rest);
   base_ += whole;
   len_ = rest;

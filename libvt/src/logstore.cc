@@ -16,6 +16,7 @@
 
 #include "appender.h"
 #include "conn.h"
+#include "file_io.h"
 #include "log_index.h"
 #include "log_record.h"
 #include "put_queue.h"
@@ -25,6 +26,8 @@ namespace vt {
 
 namespace fs = std::filesystem;
 using detail::Fd;
+using detail::pread_all;
+using detail::pwrite_all;
 using detail::IndexKey;
 using detail::Location;
 using detail::LogPos;
@@ -47,33 +50,6 @@ std::string segment_name(std::uint32_t id) {
   char buf[16];
   std::snprintf(buf, sizeof buf, "%08u.log", id);
   return buf;
-}
-
-void pwrite_all(int fd, std::span<const std::uint8_t> data, std::uint64_t off, const std::string& what) {
-  while (!data.empty()) {
-    ssize_t n = ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(off));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("write " + what);
-    }
-    data = data.subspan(static_cast<std::size_t>(n));
-    off += static_cast<std::uint64_t>(n);
-  }
-}
-
-// Reads exactly data.size() bytes at off; false at end of file.
-bool pread_all(int fd, std::span<std::uint8_t> data, std::uint64_t off, const std::string& what) {
-  while (!data.empty()) {
-    ssize_t n = ::pread(fd, data.data(), data.size(), static_cast<off_t>(off));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("read " + what);
-    }
-    if (n == 0) return false;
-    data = data.subspan(static_cast<std::size_t>(n));
-    off += static_cast<std::uint64_t>(n);
-  }
-  return true;
 }
 
 void fsync_dir(const fs::path& dir) {
