@@ -239,8 +239,7 @@ Score Client::put(WireType type, std::span<const std::uint8_t> data) {
 }
 
 void Client::put_async(WireType type, Bytes data, const Score& score) {
-  if (data.size() > impl_->options.max_block)
-    throw Error(Errc::TooBig, "block of " + std::to_string(data.size()) + " bytes exceeds the " + std::to_string(impl_->options.max_block) + "-byte maximum");
+  check_block_size(data.size(), impl_->options.max_block);
   Message m;
   m.type = MsgType::Twrite;
   m.wire_type = type;

@@ -401,9 +401,7 @@ void LogStore::wait_puts() { impl_->queue->wait(); }
 
 void LogStore::check_put(WireType type, std::size_t size) {
   try {
-    if (!is_valid_wire_type(type)) throw Error(Errc::Invalid, "invalid wire type " + std::to_string(type.value));
-    if (size > impl_->options.max_block)
-      throw Error(Errc::TooBig, "block of " + std::to_string(size) + " bytes exceeds the " + std::to_string(impl_->options.max_block) + "-byte maximum");
+    check_block(type, size, impl_->options.max_block);
   } catch (const Error&) {
     impl_->counters.errors++;
     throw;

@@ -15,8 +15,7 @@ Bytes MemStore::get(const Score& score, WireType type) {
 }
 
 Score MemStore::put(WireType type, std::span<const std::uint8_t> data) {
-  if (!is_valid_wire_type(type)) throw Error(Errc::Invalid, "invalid wire type " + std::to_string(type.value));
-  if (data.size() > max_block_) throw Error(Errc::TooBig, "block of " + std::to_string(data.size()) + " bytes exceeds the " + std::to_string(max_block_) + "-byte maximum");
+  check_block(type, data.size(), max_block_);
   Score s = Score::of(data);
   std::unique_lock lock(mu_);
   blocks_.try_emplace({s, type}, data.begin(), data.end());

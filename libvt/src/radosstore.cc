@@ -188,9 +188,7 @@ std::future<Bytes> RadosStore::get_async(const Score& score, WireType type) {
 Bytes RadosStore::get(const Score& score, WireType type) { return get_async(score, type).get(); }
 
 void RadosStore::put_async(WireType type, Bytes data, const Score& score) {
-  if (!is_valid_wire_type(type)) throw Error(Errc::Invalid, "invalid wire type " + std::to_string(type.value));
-  if (data.size() > impl_->options.max_block)
-    throw Error(Errc::TooBig, "block of " + std::to_string(data.size()) + " bytes exceeds the " + std::to_string(impl_->options.max_block) + "-byte maximum");
+  check_block(type, data.size(), impl_->options.max_block);
   if (score.is_zero()) return;
   auto w = std::make_unique<Impl::PendingWrite>();
   w->impl = impl_.get();

@@ -303,8 +303,7 @@ struct Server::Impl {
       }
       case MsgType::Twrite:
         if (options.read_only) throw Error(Errc::ReadOnly, "server is read-only");
-        if (m.data.size() > options.max_block)
-          throw Error(Errc::TooBig, "block of " + std::to_string(m.data.size()) + " bytes exceeds the " + std::to_string(options.max_block) + "-byte maximum");
+        check_block_size(m.data.size(), options.max_block);
         r.type = MsgType::Rwrite;
         r.score = store.put(m.wire_type, m.data);
         return r;

@@ -20,4 +20,14 @@ void BlockStore::put_async(WireType type, Bytes data, const Score& score) {
 
 void BlockStore::wait_puts() {}
 
+void check_block_size(std::size_t size, std::size_t max_block) {
+  if (size > max_block)
+    throw Error(Errc::TooBig, "block of " + std::to_string(size) + " bytes exceeds the " + std::to_string(max_block) + "-byte maximum");
+}
+
+void check_block(WireType type, std::size_t size, std::size_t max_block) {
+  if (!is_valid_wire_type(type)) throw Error(Errc::Invalid, "invalid wire type " + std::to_string(type.value));
+  check_block_size(size, max_block);
+}
+
 }  // namespace vt

@@ -24,6 +24,11 @@ struct BlockKeyHash {
   std::size_t operator()(const BlockKey& k) const noexcept { return ScoreHash{}(k.score) ^ k.type.value; }
 };
 
+// The checks every store makes before it stores a block: Error(Invalid)
+// for a type no venti block has, Error(TooBig) past `max_block` bytes.
+void check_block(WireType type, std::size_t size, std::size_t max_block);
+void check_block_size(std::size_t size, std::size_t max_block);
+
 class BlockStore {
  public:
   virtual ~BlockStore() = default;
