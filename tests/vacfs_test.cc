@@ -249,6 +249,55 @@ TEST(VacFs, UnlinkedOpenFileStaysReadable) {
   EXPECT_TRUE(VacFs::open(c2, s)->list(VacFs::open(c2, s)->root()).empty());
 }
 
+// Active slots in a directory's dir stream: one per file, two per
+// subdirectory; more means a leaked stream.
+static std::uint32_t active_slots(Cache& cache, const Entry& dir_stream) {
+  auto dir = File::open_root(cache, dir_stream);
+  std::uint32_t n = 0;
+  for (std::uint32_t i = 0; i < dir->entry_count(); i++) {
+    try {
+      dir->open(i);
+      n++;
+    } catch (const Error&) {
+    }
+  }
+  return n;
+}
+
+TEST(VacFs, OpenFilesSurviveTheirDirectoryMoving) {
+  MemStore store;
+  Cache cache(store);
+  auto fs = VacFs::create(cache);
+  auto root = fs->root();
+  auto d = fs->create(root, DirEntry{.elem = "d", .mode = kModeDir | 0755});
+  auto e = fs->create(root, DirEntry{.elem = "e", .mode = kModeDir | 0755});
+  auto gone = fs->create(d, DirEntry{.elem = "gone", .mode = 0644});
+  auto kept = fs->create(d, DirEntry{.elem = "kept", .mode = 0644});
+  fs->write(gone, 0, Bytes(3000, 1));
+  fs->write(kept, 0, Bytes(3000, 1));
+  fs->remove(d, "gone");          // unlinked, still open
+  fs->rename(root, "d", e, "d");  // then its directory moves
+  for (auto& f : {gone, kept}) {
+    fs->write(f, 3000, Bytes(10, 2));
+    Bytes out(3010);
+    EXPECT_EQ(fs->read(f, 0, out), 3010u);
+    EXPECT_EQ(out[2999], 1);
+    EXPECT_EQ(out[3009], 2);
+  }
+  gone.reset();  // closed at last: its stream goes
+  Score s = fs->sync();
+
+  Cache c2(store);
+  auto fs2 = VacFs::open(c2, s);
+  auto d2 = fs2->lookup(fs2->lookup(fs2->root(), "e"), "d");
+  ASSERT_TRUE(d2);
+  ASSERT_EQ(fs2->list(d2).size(), 1u);
+  Bytes out(3010);
+  EXPECT_EQ(fs2->read(fs2->lookup(d2, "kept"), 0, out), 3010u);
+  EXPECT_EQ(out[3009], 2);
+  EXPECT_EQ(active_slots(c2, fs2->streams(d2).first), 1u);
+}
+
 TEST(VacFs, RejectsWhatIsNotAVacArchive) {
   MemStore store;
   Root r;

@@ -313,9 +313,26 @@ void File::remove() {
   free_slot_locked(true);
 }
 
-void File::release() {
+void File::move_to(const std::shared_ptr<File>& dir) {
+  if (dir->tree_ != tree_) throw Error(Errc::Invalid, "cannot move a stream to another tree");
   std::unique_lock lock(tree_->mu);
-  free_slot_locked(false);
+  if (!parent_) throw Error(Errc::Invalid, "cannot move a root stream");
+  auto moved = dir->create_locked(entry_locked());
+  try {
+    free_slot_locked(false);
+  } catch (...) {
+    moved->free_slot_locked(false);  // leave one copy, not two
+    throw;
+  }
+  parent_ = dir;
+  index_ = moved->index_;
+  gen_ = moved->gen_;
+  removed_ = false;
+}
+
+std::uint32_t File::index() {
+  std::shared_lock lock(tree_->mu);
+  return index_;
 }
 
 void File::free_slot_locked(bool free_blocks) {

@@ -121,32 +121,24 @@ struct VacFs::Impl {
     return it->second;
   }
 
-  // Forgets stream handles below a directory whose dir stream moved.
-  static void reset_handles(Node& n) {
-    for (auto& [name, kid] : n.children) {
-      kid->data.reset();
-      kid->meta.reset();
-      reset_handles(*kid);
-    }
-  }
-
-  // Moves a node's streams into another directory's dir stream.
+  // Moves a node's streams into another directory's dir stream. The handles
+  // move with them: open files below, and readers, carry on undisturbed.
   void move_streams(const NodePtr& n, const NodePtr& to) {
     ensure_streams(*n);
     ensure_streams(*to);
-    auto moved = to->data->adopt(n->data->entry());
-    n->data->release();
-    n->data = moved;
-    n->de.entry = moved->index();
-    n->de.gen = moved->entry().gen;
+    n->data->move_to(to->data);
     if (n->de.is_dir()) {
-      auto m = to->data->adopt(n->meta->entry());
-      n->meta->release();
-      n->meta = m;
-      n->de.mentry = m->index();
-      n->de.mgen = m->entry().gen;
-      reset_handles(*n);
+      try {
+        n->meta->move_to(to->data);
+      } catch (...) {
+        n->data->move_to(n->parent->data);  // both streams stay where they were
+        throw;
+      }
+      n->de.mentry = n->meta->index();
+      n->de.mgen = n->meta->entry().gen;
     }
+    n->de.entry = n->data->index();
+    n->de.gen = n->data->entry().gen;
   }
 
   void unlink(const NodePtr& dir, const NodePtr& n) {

@@ -31,12 +31,14 @@ class File : public std::enable_shared_from_this<File> {
   std::shared_ptr<File> adopt(const Entry& entry);
   // Frees this file's slot (bumping its gen) and its unwritten blocks.
   void remove();
-  // Frees the slot but not the blocks: the stream lives on elsewhere (adopt).
-  void release();
+  // Moves this stream into directory stream `dir` of the same tree: a new
+  // slot there, the old one freed, in one step. This handle (and handles
+  // opened below it) stay valid, so readers and writers are not disturbed.
+  void move_to(const std::shared_ptr<File>& dir);
   // Slots in a directory stream (active or not).
   std::uint32_t entry_count();
 
-  std::uint32_t index() const { return index_; }
+  std::uint32_t index();  // the slot in the parent; changes with move_to
   bool is_root() const { return parent_ == nullptr; }
   Entry entry();  // current; its score may be local
   std::uint64_t size();
