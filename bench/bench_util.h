@@ -20,6 +20,7 @@
 #include <future>
 
 #include "vt/client.h"
+#include "vt/heap.h"
 #include "vt/score.h"
 #include "vt/types.h"
 

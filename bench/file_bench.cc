@@ -16,6 +16,7 @@ using namespace vt;
 using namespace vt::bench;
 
 int main(int argc, char** argv) {
+  vt::use_block_heap(argv);  // as vt and vtd do
   std::size_t mib = 1024, cache_mib = 64;
   for (int c; (c = getopt(argc, argv, "n:M:")) != -1;) {
     if (c == 'n') mib = std::stoul(optarg);

@@ -49,6 +49,7 @@ Rates drive(const std::vector<std::string>& addresses, std::size_t n, std::uint6
 }  // namespace
 
 int main(int argc, char** argv) {
+  vt::use_block_heap(argv);  // as vt and vtd do
   std::size_t mib = 128;
   for (int c; (c = getopt(argc, argv, "n:")) != -1;) {
     if (c == 'n') mib = std::stoul(optarg);

@@ -18,6 +18,7 @@ using namespace vt;
 using namespace vt::bench;
 
 int main(int argc, char** argv) {
+  vt::use_block_heap(argv);  // as vt and vtd do
   std::size_t mib = 256;
   std::string store = "";
   for (int c; (c = getopt(argc, argv, "n:d:")) != -1;) {

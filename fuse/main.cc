@@ -3,7 +3,6 @@
 #include <fmt/core.h>
 #include <fuse3/fuse_lowlevel.h>
 #include <getopt.h>
-#include <malloc.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -23,6 +22,7 @@
 #include "snapshot.h"
 #include "vt/cache.h"
 #include "vt/error.h"
+#include "vt/heap.h"
 #include "vt/logstore.h"
 #include "vt/redial.h"
 #include "vt/server.h"
@@ -285,11 +285,7 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Block buffers come and go by the thousand; page faults cost ~12 us on
-  // these machines, so freed memory stays in the process instead of going
-  // back to the kernel (see the FUSE performance notes).
-  mallopt(M_MMAP_THRESHOLD, 4 << 20);
-  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  vt::use_block_heap(argv);  // see the FUSE performance notes
   Options o = parse(argc, argv);
   try {
     return run(o);

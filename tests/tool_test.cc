@@ -6,6 +6,7 @@
 #include <string>
 
 #include "process.h"
+#include "vt/heap.h"
 #include "vt/memstore.h"
 #include "vt/server.h"
 
@@ -66,4 +67,27 @@ TEST_F(Tool, PingSyncAndErrors) {
   EXPECT_EQ(refused.status, 1);
   EXPECT_NE(refused.out.find("refused"), std::string::npos) << refused.out;
   EXPECT_EQ(sh("head -c 70000 /dev/zero | " + vt + " write").status, 1);  // over the block limit
+}
+
+TEST(BlockHeap, TunablesAreAddedOnceAndTheUsersAreKept) {
+  EXPECT_EQ(block_heap_tunables(""), "glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1");
+  EXPECT_EQ(block_heap_tunables("glibc.malloc.hugetlb=0"), "glibc.malloc.hugetlb=0:glibc.malloc.arena_max=1");
+  EXPECT_EQ(block_heap_tunables("glibc.malloc.tcache_count=0"),
+            "glibc.malloc.tcache_count=0:glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1");
+  EXPECT_EQ(block_heap_tunables("glibc.malloc.arena_max=4:glibc.malloc.hugetlb=1"), "");
+}
+
+// The programs really run with the setting: vtd re-executed itself.
+TEST(BlockHeap, VtdRunsWithTheTunables) {
+  auto tunables_of_vtd = [](const std::string& env) {
+    std::string vtd = std::string(VT_BIN_DIR) + "/vtd";
+    return sh("d=$(mktemp -d); " + env + " " + vtd + " -a 127.0.0.1:0 $d/store > $d/addr 2>/dev/null & p=$!; "
+              "for i in $(seq 200); do [ -s $d/addr ] && break; sleep 0.05; done; "
+              "tr '\\0' '\\n' < /proc/$p/environ | grep ^GLIBC_TUNABLES; kill $p; wait $p; rm -rf $d")
+        .out;
+  };
+  EXPECT_NE(tunables_of_vtd("").find("glibc.malloc.hugetlb=1"), std::string::npos);
+  std::string kept = tunables_of_vtd("GLIBC_TUNABLES=glibc.malloc.hugetlb=0");
+  EXPECT_NE(kept.find("glibc.malloc.hugetlb=0"), std::string::npos) << kept;
+  EXPECT_EQ(kept.find("glibc.malloc.hugetlb=1"), std::string::npos) << kept;
 }

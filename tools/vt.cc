@@ -13,6 +13,7 @@
 #include "vt_cmds.h"
 #include "vt/client.h"
 #include "vt/error.h"
+#include "vt/heap.h"
 #include "vt/logstore.h"
 #include "vt/status.h"
 #include "vt/zero.h"
@@ -178,5 +179,6 @@ int main(int argc, char** argv) {
 }  // namespace vt
 
 int main(int argc, char** argv) {
+  vt::use_block_heap(argv);
   return vt::cli::run("vt", vt::kUsage, [&] { return vt::main(argc, argv); });
 }

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "vt/error.h"
+#include "vt/heap.h"
 #include "vt/logstore.h"
 #include "vt/radosstore.h"
 #include "vt/server.h"
@@ -133,5 +134,6 @@ int main(int argc, char** argv) {
 }  // namespace vt
 
 int main(int argc, char** argv) {
+  vt::use_block_heap(argv);
   return vt::cli::run("vtd", vt::kUsage, [&] { return vt::main(argc, argv); });
 }

@@ -1,0 +1,36 @@
+#include "vt/heap.h"
+
+#include <malloc.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+
+namespace vt {
+
+std::string block_heap_tunables(std::string_view current) {
+  std::string out(current);
+  bool added = false;
+  for (std::string_view t : {"glibc.malloc.hugetlb=1", "glibc.malloc.arena_max=1"}) {
+    std::string_view name = t.substr(0, t.find('=') + 1);
+    if (current.find(name) != std::string_view::npos) continue;
+    out += out.empty() ? "" : ":";
+    out += t;
+    added = true;
+  }
+  return added ? out : std::string();
+}
+
+void use_block_heap(char** argv) {
+  const char* env = std::getenv("GLIBC_TUNABLES");
+  std::string want = block_heap_tunables(env ? env : "");
+  if (!want.empty() && ::setenv("GLIBC_TUNABLES", want.c_str(), 1) == 0) {
+    ::execv("/proc/self/exe", argv);
+    // No exec (no /proc?): carry on with the heap as it is.
+  }
+  // Large buffers (a FUSE request's) from the heap too, and freed memory kept.
+  mallopt(M_MMAP_THRESHOLD, 4 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+}
+
+}  // namespace vt
