@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
-  libssl-dev libfmt-dev libgtest-dev liblmdb-dev zlib1g-dev
+  libssl-dev libfmt-dev libgtest-dev liblmdb-dev libdeflate-dev
   libfuse3-dev fuse3
   # the RADOS block store and its test cluster
   librados-dev libradospp-dev ceph-mon ceph-osd ceph-common uuid-runtime

@@ -55,6 +55,16 @@ class LogStoreTest : public testing::Test {
 
 }  // namespace
 
+// Stores written before the checksum moved from zlib to libdeflate must
+// still read: the record checksum is the standard CRC-32, whatever computes it.
+TEST(LogRecord, ChecksumIsTheStandardCrc32) {
+  const std::string text = "123456789";  // the CRC catalogue's check input
+  auto bytes = [](std::string_view v) { return std::span(reinterpret_cast<const std::uint8_t*>(v.data()), v.size()); };
+  EXPECT_EQ(detail::record_crc(bytes(text).first(4), bytes(text).subspan(4)), 0xCBF43926u);
+  EXPECT_EQ(detail::record_crc({}, bytes(text)), 0xCBF43926u);
+  EXPECT_EQ(detail::record_crc({}, {}), 0u);
+}
+
 TEST_F(LogStoreTest, BlocksSurviveReopen) {
   std::vector<Score> scores;
   {

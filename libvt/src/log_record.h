@@ -1,7 +1,7 @@
 // Private: the log record layout (see vt/logstore.h) and its checks.
 #pragma once
 
-#include <zlib.h>
+#include <libdeflate.h>
 
 #include <cstdint>
 #include <optional>
@@ -24,11 +24,10 @@ struct RecordHeader {
   std::uint32_t crc = 0;
 };
 
+// The standard CRC-32 (zlib's, ISO-HDLC).
 inline std::uint32_t record_crc(std::span<const std::uint8_t> head32, std::span<const std::uint8_t> data) {
-  uLong c = crc32(0L, Z_NULL, 0);
-  c = crc32(c, head32.data(), static_cast<uInt>(head32.size()));
-  c = crc32(c, data.data(), static_cast<uInt>(data.size()));
-  return static_cast<std::uint32_t>(c);
+  std::uint32_t c = libdeflate_crc32(0, head32.data(), head32.size());
+  return libdeflate_crc32(c, data.data(), data.size());
 }
 
 inline void encode_record_header(std::uint8_t* out, WireType type, const Score& score, std::span<const std::uint8_t> data) {
