@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -327,6 +329,81 @@ TEST(Cache, AFailedWriteFailsEveryBatchItOverlapped) {
   Score s = cache.write(kDataType, random_bytes(100, 2));
   EXPECT_NO_THROW(cache.wait_writes(later));
   EXPECT_TRUE(store.has(s, to_wire(kDataType)));
+}
+
+// A store whose reads wait at a gate the test opens, and then maybe fail.
+class GateStore : public MemStore {
+ public:
+  std::atomic<int> gets{0};
+  std::atomic<bool> fail{false};
+  Bytes get(const Score& s, WireType t) override {
+    gets++;
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return open_; });
+    if (fail) throw Error(Errc::Io, "disk error");
+    return MemStore::get(s, t);
+  }
+  void open(bool o) {
+    {
+      std::lock_guard lock(mu_);
+      open_ = o;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+// Threads that miss the same block at once share one fetch: one store read,
+// one block, or one error for all of them; a failure is not remembered.
+TEST(CacheConcurrency, MissesOfOneBlockShareOneFetch) {
+  GateStore store;
+  Bytes data = random_bytes(8192, 7);
+  Score s = store.put(to_wire(kDataType), data);
+  Cache cache(store);
+  auto all_miss = [&](int threads) {
+    std::vector<std::thread> ts;
+    std::vector<BlockPtr> got(static_cast<std::size_t>(threads));
+    std::atomic<int> errors{0};
+    auto before = cache.stats();
+    for (int i = 0; i < threads; i++) ts.emplace_back([&, i] {
+      try {
+        got[static_cast<std::size_t>(i)] = cache.global(s, kDataType, 8192);
+      } catch (const Error&) {
+        errors++;
+      }
+    });
+    for (;;) {  // every thread has found the slot (one fetching, the rest waiting)
+      auto now = cache.stats();
+      if (now.hits + now.misses - before.hits - before.misses == static_cast<std::uint64_t>(threads)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    store.open(true);
+    for (auto& t : ts) t.join();
+    store.open(false);
+    return std::pair{got, errors.load()};
+  };
+
+  store.fail = true;
+  auto [failed, errors] = all_miss(6);
+  EXPECT_EQ(store.gets, 1);
+  EXPECT_EQ(errors, 6);
+
+  store.fail = false;
+  auto [blocks, none] = all_miss(6);
+  EXPECT_EQ(store.gets, 2);  // the failure was forgotten: fetched again
+  EXPECT_EQ(none, 0);
+  for (auto& b : blocks) {
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b.get(), blocks[0].get());
+    EXPECT_EQ(b->data, data);
+  }
+  store.open(true);
+  EXPECT_EQ(cache.global(s, kDataType, 8192).get(), blocks[0].get());  // cached now
+  EXPECT_EQ(store.gets, 2);
 }
 
 TEST(File, FailedFlushKeepsLocalBlocksAndRetrySucceeds) {
