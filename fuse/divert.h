@@ -23,6 +23,9 @@ class Diverter final : public vt::BlockStore {
   std::future<vt::Bytes> get_async(const vt::Score& s, vt::WireType t) override {
     return local_.load() ? BlockStore::get_async(s, t) : primary_.get_async(s, t);
   }
+  std::vector<vt::Bytes> get_many(std::span<const vt::BlockKey> keys) override {
+    return local_.load() ? BlockStore::get_many(keys) : primary_.get_many(keys);
+  }
   vt::Score put(vt::WireType t, std::span<const std::uint8_t> d) override { return target().put(t, d); }
   void put_async(vt::WireType t, vt::Bytes d, const vt::Score& s) override { target().put_async(t, std::move(d), s); }
   void wait_puts() override { target().wait_puts(); }

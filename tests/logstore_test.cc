@@ -133,6 +133,63 @@ TEST_F(LogStoreTest, BufferedWritesReadBackBeforeSync) {
   EXPECT_EQ(s->get(a, kWireData), block_of(1));
 }
 
+// get_many reads records side by side in one go: across segment ends, in
+// any order asked, from the file, the write buffer and the put queue alike.
+TEST_F(LogStoreTest, GetManyReadsFromEveryPlaceABlockCanBe) {
+  auto s = LogStore::open(dir, LogStoreOptions{.segment_size = 256 << 10});
+  std::vector<BlockKey> keys;
+  std::vector<Bytes> want;
+  auto add = [&](int i, bool async) {
+    Bytes b = block_of(i, 500 + static_cast<std::size_t>(i) * 37 % 8000);
+    Score sc = Score::of(b);
+    if (async)
+      s->put_async(kWireData, b, sc);
+    else
+      s->put(kWireData, b);
+    keys.push_back({sc, kWireData});
+    want.push_back(std::move(b));
+  };
+  for (int i = 0; i < 1500; i++) add(i, false);
+  s->sync();                                      // in the file, many segments
+  for (int i = 1500; i < 1510; i++) add(i, false);  // in the write buffer
+  for (int i = 1510; i < 1600; i++) add(i, true);   // queued or just written
+  std::vector<std::size_t> order(keys.size());
+  for (std::size_t i = 0; i < order.size(); i++) order[i] = (i * 7919) % order.size();  // a permutation
+  std::vector<BlockKey> asked;
+  for (auto i : order) asked.push_back(keys[i]);
+  auto got = s->get_many(asked);
+  ASSERT_EQ(got.size(), asked.size());
+  for (std::size_t k = 0; k < order.size(); k++) ASSERT_EQ(got[k], want[order[k]]) << k;
+  s->wait_puts();
+  auto in_order = s->get_many(keys);
+  for (std::size_t i = 0; i < keys.size(); i++) ASSERT_EQ(in_order[i], want[i]) << i;
+  EXPECT_GT(fs::file_size(dir / "log" / "00000002.log"), 0u);  // runs did cross segment ends
+}
+
+TEST_F(LogStoreTest, GetManyDetectsADamagedRecordInARun) {
+  std::vector<BlockKey> keys;
+  {
+    auto s = LogStore::open(dir);
+    for (int i = 0; i < 10; i++) keys.push_back({s->put(kWireData, block_of(i)), kWireData});
+  }
+  {
+    std::fstream f(segment(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(5 * (36 + 1000) + 36 + 10);  // inside the sixth block's data
+    f.put('\x55');
+  }
+  auto s = LogStore::open(dir);
+  try {
+    s->get_many(keys);
+    ADD_FAILURE() << "a damaged record read back";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::Corrupt) << e.what();
+    EXPECT_NE(std::string(e.what()).find("checksum"), std::string::npos) << e.what();
+  }
+  keys.erase(keys.begin() + 5);
+  auto rest = s->get_many(keys);
+  for (std::size_t k = 0; k < keys.size(); k++) EXPECT_EQ(rest[k], block_of(static_cast<int>(k < 5 ? k : k + 1)));
+}
+
 TEST_F(LogStoreTest, TornTailIsCutOff) {
   Score a;
   {
@@ -383,8 +440,15 @@ TEST_F(LogStoreTest, GetNowAnswersOnlyWithoutWaitingForTheDisk) {
   s->sync();
   int fd = ::open(segment().c_str(), O_RDONLY);
   ASSERT_GE(fd, 0);
-  ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);  // clean pages: dropped
-  EXPECT_EQ(s->get_now(a, kWireData), std::nullopt);
+  // Clean pages are dropped, but DONTNEED skips a page still in another
+  // CPU's LRU batch: ask again until it is gone.
+  std::optional<Bytes> now = block_of(1, 8192);
+  for (int i = 0; i < 100 && now; i++) {
+    ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    now = s->get_now(a, kWireData);
+    if (now) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(now, std::nullopt);
   EXPECT_EQ(s->get(a, kWireData), block_of(1, 8192));
   EXPECT_EQ(s->get_now(a, kWireData), block_of(1, 8192));  // cached by the read
   ::close(fd);

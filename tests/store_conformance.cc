@@ -61,6 +61,24 @@ void check_store_conformance(BlockStore& store) {
   std::vector<std::future<Bytes>> reads;
   for (auto& sc : scores) reads.push_back(store.get_async(sc, kWireData));
   for (int i = 0; i < 300; i++) EXPECT_EQ(reads[i].get(), block(1000 + i)) << i;
+  // Many at once, in the order asked (not the order written), the zero
+  // score and repeats included; one absent block fails the request.
+  std::vector<BlockKey> keys;
+  for (int i = 299; i >= 0; i -= 3) keys.push_back({scores[static_cast<std::size_t>(i)], kWireData});
+  keys.push_back({Score::zero(), kWireData});
+  keys.push_back(keys.front());
+  auto many = store.get_many(keys);
+  ASSERT_EQ(many.size(), keys.size());
+  for (std::size_t k = 0; k + 2 < keys.size(); k++) EXPECT_EQ(many[k], block(1000 + 299 - 3 * static_cast<int>(k))) << k;
+  EXPECT_EQ(many[keys.size() - 2], Bytes{});
+  EXPECT_EQ(many.back(), many.front());
+  keys.push_back({Score::of(block(999)), kWireData});
+  try {
+    store.get_many(keys);
+    ADD_FAILURE() << "get_many of an absent block succeeded";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::NotFound) << e.what();
+  }
   // Concurrent writers and readers over overlapping blocks.
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; t++) {

@@ -46,6 +46,8 @@ class Appender {
   Read read(std::uint64_t off, std::span<std::uint8_t> head, std::span<std::uint8_t> data, bool nowait) const;
 
   bool direct() const { return static_cast<bool>(direct_); }
+  // Records that end at or before this file offset are wholly in the file.
+  std::uint64_t in_file_end() const { return started() ? base_ : UINT64_MAX; }
 
  private:
   void write_direct(std::size_t n);

@@ -87,6 +87,21 @@ std::optional<Location> LogIndex::find(const IndexKey& key) const {
   return decode_location(mv);
 }
 
+void LogIndex::find_many(std::span<const IndexKey> keys, std::span<std::optional<Location>> out) const {
+  Txn txn(env_, true);
+  for (std::size_t i = 0; i < keys.size(); i++) {
+    auto k = encode_key(keys[i]);
+    MDB_val mk = val(k.data(), k.size()), mv;
+    int rc = mdb_get(txn.get(), blocks_, &mk, &mv);
+    if (rc == MDB_NOTFOUND) {
+      out[i] = std::nullopt;
+      continue;
+    }
+    check(rc, "get");
+    out[i] = decode_location(mv);
+  }
+}
+
 void LogIndex::commit(std::span<const std::pair<IndexKey, Location>> entries, LogPos tail, bool replace_all) {
   Txn txn(env_, false);
   if (replace_all) check(mdb_drop(txn.get(), blocks_, 0), "drop");

@@ -38,6 +38,8 @@ class LogIndex {
   LogIndex& operator=(const LogIndex&) = delete;
 
   std::optional<Location> find(const IndexKey& key) const;
+  // Several lookups in one read transaction; `out[i]` for `keys[i]`.
+  void find_many(std::span<const IndexKey> keys, std::span<std::optional<Location>> out) const;
   // Adds `entries` and records that the log is indexed through `tail`, in
   // one durable transaction. With `replace_all`, drops every entry first.
   void commit(std::span<const std::pair<IndexKey, Location>> entries, LogPos tail, bool replace_all = false);

@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -39,6 +41,10 @@ constexpr std::size_t kCheckpointEntries = 1 << 16;  // bounds the in-memory pen
 constexpr std::size_t kWriteBuffer = 1 << 20;
 // put_async's queue: a bound on memory beyond the caller's own.
 constexpr std::size_t kPutQueueBytes = 16 << 20;
+// get_many reads records that lie side by side with one preadv of up to
+// this many records (two iovecs each) and bytes.
+constexpr std::size_t kRunRecords = IOV_MAX / 2;
+constexpr std::uint64_t kRunBytes = 8 << 20;
 
 struct Segment {
   std::uint32_t id;
@@ -243,8 +249,8 @@ struct LogStore::Impl {
         buffered = r == detail::Appender::Read::copied;
       }
     }
-    auto where = [&] { return segment_name(seg->id) + " offset " + std::to_string(loc.pos.offset); };
-    if (!buffered) {
+      if (!buffered) {
+      auto where = [&] { return segment_name(seg->id) + " offset " + std::to_string(loc.pos.offset); };
       // Header and data land in their own buffers: no copy to strip the header.
       iovec iov[2] = {{head, sizeof head}, {data.data(), data.size()}};
       const auto want = static_cast<ssize_t>(sizeof head + data.size());
@@ -255,12 +261,86 @@ struct LogStore::Impl {
       if (n < 0) throw_errno("read " + where());
       if (n != want) throw Error(Errc::Corrupt, where() + ": record runs past the end of the log");
     }
+    check_record(key, loc, head, data, seg->id);
+    return data;
+  }
+
+  // A record read back is the one the index promised, undamaged.
+  void check_record(const IndexKey& key, const Location& loc, const std::uint8_t* head, std::span<const std::uint8_t> data, std::uint32_t seg) const {
+    auto where = [&] { return segment_name(seg) + " offset " + std::to_string(loc.pos.offset); };
     std::string why;
     auto h = detail::decode_record_header(head, options.max_block, why);
     if (!h) throw Error(Errc::Corrupt, where() + ": " + why);
     if (h->score != key.score || h->type != key.type || h->length != loc.length) throw Error(Errc::Corrupt, where() + ": record does not match the index");
     if (detail::record_crc({head, 32}, data) != h->crc) throw Error(Errc::Corrupt, where() + ": checksum mismatch");
-    return data;
+  }
+
+  // A block get_many reads from the log.
+  struct Wanted {
+    IndexKey key;
+    Location loc;
+    Bytes* out;
+  };
+
+  // Where each block is: the pending map under one lock, the index in one
+  // transaction. Throws Error(NotFound) for a block the store lacks.
+  void locate(std::vector<Wanted>& wanted) {
+    std::vector<IndexKey> keys;
+    std::vector<std::size_t> unindexed;
+    {
+      std::lock_guard lock(mu);
+      for (std::size_t i = 0; i < wanted.size(); i++) {
+        if (auto it = pending.find(wanted[i].key); it != pending.end()) {
+          wanted[i].loc = it->second;
+        } else {
+          keys.push_back(wanted[i].key);
+          unindexed.push_back(i);
+        }
+      }
+    }
+    std::vector<std::optional<Location>> found(keys.size());
+    index->find_many(keys, found);
+    for (std::size_t j = 0; j < keys.size(); j++) {
+      if (!found[j]) throw Error(Errc::NotFound, "no block " + keys[j].score.hex() + " of type " + std::to_string(keys[j].type.value));
+      wanted[unindexed[j]].loc = *found[j];
+    }
+  }
+
+  // Records side by side in one segment, read with one preadv straight into
+  // their blocks and each checked. A run not yet wholly in the file (the
+  // appender holds its end) is read record by record.
+  void read_run(std::span<const Wanted> run) {
+    const Location& first = run.front().loc;
+    const Location& last = run.back().loc;
+    const std::uint64_t end = last.pos.offset + detail::kRecordHeader + last.length;
+    std::shared_ptr<Segment> seg;
+    bool in_file;
+    {
+      std::lock_guard lock(mu);
+      if (first.pos.segment >= segments.size()) throw Error(Errc::Corrupt, "index points to missing segment " + std::to_string(first.pos.segment));
+      seg = segments[first.pos.segment];
+      in_file = seg != segments.back() || end <= appender->in_file_end();
+    }
+    if (!in_file) {
+      for (const auto& w : run) *w.out = *read_record(w.key, w.loc, false);
+      return;
+    }
+    std::vector<std::array<std::uint8_t, detail::kRecordHeader>> heads(run.size());
+    std::vector<iovec> iov;
+    iov.reserve(2 * run.size());
+    for (std::size_t i = 0; i < run.size(); i++) {
+      run[i].out->resize(run[i].loc.length);
+      iov.push_back({heads[i].data(), detail::kRecordHeader});
+      iov.push_back({run[i].out->data(), run[i].out->size()});
+    }
+    const auto want = static_cast<ssize_t>(end - first.pos.offset);
+    ssize_t n;
+    do n = ::preadv(seg->fd.get(), iov.data(), static_cast<int>(iov.size()), static_cast<off_t>(first.pos.offset));
+    while (n < 0 && errno == EINTR);
+    const std::string where = segment_name(seg->id) + " offset " + std::to_string(first.pos.offset);
+    if (n < 0) throw_errno("read " + where);
+    if (n != want) throw Error(Errc::Corrupt, where + ": records run past the end of the log");
+    for (std::size_t i = 0; i < run.size(); i++) check_record(run[i].key, run[i].loc, heads[i].data(), *run[i].out, seg->id);
   }
 
   // Appends a record unless the block is already stored; true if appended.
@@ -380,6 +460,38 @@ std::optional<Bytes> LogStore::read(const Score& score, WireType type, bool nowa
     if (e.code() != Errc::NotFound) impl_->counters.errors++;
     throw;
   }
+}
+
+std::vector<Bytes> LogStore::get_many(std::span<const BlockKey> keys) {
+  std::vector<Bytes> out(keys.size());
+  std::vector<Impl::Wanted> wanted;
+  for (std::size_t i = 0; i < keys.size(); i++) {
+    if (keys[i].score.is_zero()) continue;
+    if (auto queued = impl_->queue->find(keys[i])) {
+      out[i] = std::move(*queued);
+      continue;
+    }
+    wanted.push_back({keys[i], {}, &out[i]});
+  }
+  try {
+    impl_->locate(wanted);
+    std::sort(wanted.begin(), wanted.end(), [](const auto& a, const auto& b) { return a.loc.pos < b.loc.pos; });
+    auto next_to = [](const Impl::Wanted& a, const Impl::Wanted& b) {
+      return a.loc.pos.segment == b.loc.pos.segment && a.loc.pos.offset + detail::kRecordHeader + a.loc.length == b.loc.pos.offset;
+    };
+    for (std::size_t start = 0, end; start < wanted.size(); start = end) {
+      std::uint64_t bytes = detail::kRecordHeader + wanted[start].loc.length;
+      for (end = start + 1; end < wanted.size() && end - start < kRunRecords && bytes < kRunBytes && next_to(wanted[end - 1], wanted[end]); end++)
+        bytes += detail::kRecordHeader + wanted[end].loc.length;
+      impl_->read_run(std::span(wanted).subspan(start, end - start));
+    }
+  } catch (const Error& e) {
+    if (e.code() != Errc::NotFound) impl_->counters.errors++;
+    throw;
+  }
+  impl_->counters.reads += wanted.size();
+  for (const auto& w : wanted) impl_->counters.read_bytes += w.loc.length;
+  return out;
 }
 
 Score LogStore::put(WireType type, std::span<const std::uint8_t> data) {

@@ -14,6 +14,24 @@ std::future<Bytes> BlockStore::get_async(const Score& score, WireType type) {
   return p.get_future();
 }
 
+std::vector<Bytes> BlockStore::get_many(std::span<const BlockKey> keys) {
+  std::vector<std::future<Bytes>> pending;
+  pending.reserve(keys.size());
+  for (const auto& k : keys) pending.push_back(get_async(k.score, k.type));
+  std::vector<Bytes> out;
+  out.reserve(keys.size());
+  std::exception_ptr first;
+  for (auto& f : pending) {  // every request is waited for, even after a failure
+    try {
+      out.push_back(f.get());
+    } catch (...) {
+      if (!first) first = std::current_exception();
+    }
+  }
+  if (first) std::rethrow_exception(first);
+  return out;
+}
+
 void BlockStore::put_async(WireType type, Bytes data, const Score& score) {
   if (put(type, data) != score) throw Error(Errc::Corrupt, "store returned a different score for " + score.hex());
 }

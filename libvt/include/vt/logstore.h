@@ -64,6 +64,9 @@ class LogStore final : public BlockStore {
   Bytes get(const Score& score, WireType type) override;
   // Answers from memory or the page cache only.
   std::optional<Bytes> get_now(const Score& score, WireType type) override;
+  // Looks the blocks up in one index transaction and reads records that lie
+  // side by side in the log (a file written in order) with one system call.
+  std::vector<Bytes> get_many(std::span<const BlockKey> keys) override;
   // Hashes `data` (the server's path: what arrives is verified).
   Score put(WireType type, std::span<const std::uint8_t> data) override;
   // Trusts `score`: for in-process callers that just computed it (the

@@ -45,6 +45,10 @@ class BlockStore {
   // Pipelined forms, for callers with many blocks in flight. The defaults
   // work synchronously; the network client overlaps round trips.
   virtual std::future<Bytes> get_async(const Score& score, WireType type);
+  // Several blocks, in the order asked; throws as get() does if any fails.
+  // The default has them all in flight at once (get_async); a store whose
+  // blocks lie side by side reads them together.
+  virtual std::vector<Bytes> get_many(std::span<const BlockKey> keys);
   // Starts storing `data`, whose score the caller computed; a failure is
   // thrown by the next wait_puts() (or sync()).
   virtual void put_async(WireType type, Bytes data, const Score& score);
