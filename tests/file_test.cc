@@ -144,6 +144,31 @@ TEST(File, BoundarySizes) {
   }
 }
 
+// A hostile entry whose size claims more than its tree can hold reads as
+// zeros past the tree, not as other blocks of it.
+TEST(File, ASizePastTheTreeReadsAsZeros) {
+  MemStore store;
+  Bytes pointers;
+  for (int i = 0; i < 13; i++) {
+    Score s = store.put(to_wire(kDataType), random_bytes(256, static_cast<std::uint32_t>(i)));
+    pointers.insert(pointers.end(), s.bytes.begin(), s.bytes.end());
+  }
+  Entry e;
+  e.psize = 260;  // 13 pointers: the tree holds 13 blocks
+  e.dsize = 256;
+  e.type = kDataType + 1;
+  e.flags = kEntryActive;
+  e.size = 13 * 256 + 1000;
+  e.score = store.put(to_wire(static_cast<BlockType>(kDataType + 1)), pointers);
+  Cache cache(store);
+  auto f = File::open_root(cache, e);
+  Bytes out(e.size, 0xee);
+  ASSERT_EQ(f->read(0, out), out.size());
+  for (int i = 0; i < 13; i++)
+    EXPECT_TRUE(std::equal(out.begin() + i * 256, out.begin() + (i + 1) * 256, random_bytes(256, static_cast<std::uint32_t>(i)).begin())) << i;
+  EXPECT_TRUE(std::all_of(out.begin() + 13 * 256, out.end(), [](std::uint8_t b) { return b == 0; }));
+}
+
 TEST(File, DeepTreesGrowAndShrink) {
   MemStore store;
   Cache cache(store);
@@ -329,6 +354,49 @@ TEST(Cache, AFailedWriteFailsEveryBatchItOverlapped) {
   Score s = cache.write(kDataType, random_bytes(100, 2));
   EXPECT_NO_THROW(cache.wait_writes(later));
   EXPECT_TRUE(store.has(s, to_wire(kDataType)));
+}
+
+// A store that counts batched reads and can have one bad block.
+class BatchStore : public MemStore {
+ public:
+  std::atomic<int> batches{0}, batched_keys{0};
+  Score bad = Score::zero();
+  Bytes get(const Score& s, WireType t) override {
+    if (s == bad && !s.is_zero()) throw Error(Errc::Corrupt, "bad block");
+    return MemStore::get(s, t);
+  }
+  std::vector<Bytes> get_many(std::span<const BlockKey> keys) override {
+    batches++;
+    batched_keys += static_cast<int>(keys.size());
+    return BlockStore::get_many(keys);
+  }
+};
+
+// The misses of a batch reach the store in one request; a batch that fails
+// is fetched block by block, so only the bad block fails.
+TEST(Cache, GlobalManyFetchesTheMissesTogether) {
+  BatchStore store;
+  std::vector<Score> scores;
+  for (int i = 0; i < 20; i++) scores.push_back(store.put(to_wire(kDataType), random_bytes(8192, static_cast<std::uint32_t>(i))));
+  Cache cache(store);
+  cache.global(scores[3], kDataType, 8192);  // cached already
+  std::vector<Score> asked(scores.begin(), scores.begin() + 10);
+  asked.push_back(Score::zero());
+  auto got = cache.global_many(asked, kDataType, 8192);
+  EXPECT_EQ(store.batches, 1);
+  EXPECT_EQ(store.batched_keys, 9);  // not the cached one, not the zero score
+  for (int i = 0; i < 10; i++) EXPECT_EQ(got[static_cast<std::size_t>(i)]->data, random_bytes(8192, static_cast<std::uint32_t>(i)));
+  EXPECT_EQ(got[10]->data, Bytes(8192, 0));
+
+  store.bad = scores[15];
+  std::vector<Score> rest(scores.begin() + 10, scores.end());
+  EXPECT_THROW(cache.global_many(rest, kDataType, 8192), Error);
+  store.batched_keys = 0;
+  store.bad = Score::zero();
+  auto again = cache.global_many(rest, kDataType, 8192);  // the good ones stayed cached
+  EXPECT_EQ(store.batched_keys, 1);
+  EXPECT_EQ(again[5]->data, random_bytes(8192, 15));
+  EXPECT_THROW(cache.global_many(std::vector<Score>{Score::local(7)}, kDataType, 8192), Error);
 }
 
 // A store whose reads wait at a gate the test opens, and then maybe fail.

@@ -36,40 +36,50 @@ class Fetch {
   explicit Fetch(BlockPtr ready) : state_(kDone), block_(std::move(ready)) {}
 
   BlockPtr get() {
-    if (state_.load(std::memory_order_acquire) != kDone) run_or_wait();
+    if (state_.load(std::memory_order_acquire) != kDone) {
+      if (claim())
+        run_claimed();
+      else
+        wait();
+    }
     if (error_) std::rethrow_exception(error_);
     return block_;
   }
   // The block of a fetch that succeeded (the cache's own reference).
   const BlockPtr& block() const { return block_; }
 
- private:
-  enum State { kIdle, kRunning, kDone };
-
-  void run_or_wait() {
-    std::unique_lock lock(mu_);
-    if (state_ == kRunning) {
-      waiters_++;
-      done_.wait(lock, [&] { return state_ == kDone; });
-      waiters_--;
-      return;
-    }
-    if (state_ == kDone) return;
+  // Makes the caller the one fetching (false if somebody is or was): it
+  // must then finish(), by itself or through run_claimed().
+  bool claim() {
+    std::lock_guard lock(mu_);
+    if (state_ != kIdle) return false;
     state_ = kRunning;
-    lock.unlock();
-    BlockPtr b;
-    std::exception_ptr e;
+    return true;
+  }
+  void run_claimed() {
     try {
-      b = work_();
+      finish(work_(), nullptr);
     } catch (...) {
-      e = std::current_exception();
+      finish(nullptr, std::current_exception());
     }
-    lock.lock();
+  }
+  void finish(BlockPtr b, std::exception_ptr e) {
+    std::lock_guard lock(mu_);
     block_ = std::move(b);
     error_ = e;
     work_ = nullptr;
     state_.store(kDone, std::memory_order_release);  // block_ and error_ are final
     if (waiters_) done_.notify_all();
+  }
+
+ private:
+  enum State { kIdle, kRunning, kDone };
+
+  void wait() {
+    std::unique_lock lock(mu_);
+    waiters_++;
+    done_.wait(lock, [&] { return state_ == kDone; });
+    waiters_--;
   }
 
   std::mutex mu_;
@@ -142,17 +152,25 @@ struct Cache::Impl {
   // Marks a slot ready after its first successful get.
   void settle(const Key& key, std::uint64_t id, const BlockPtr& b) {
     std::lock_guard lock(mu);
+    settle_locked(key, id, b);
+    evict();
+  }
+
+  void settle_locked(const Key& key, std::uint64_t id, const BlockPtr& b) {
     auto s = globals.find(key);
     if (s == globals.end() || s->second.id != id || s->second.ready) return;
     s->second.ready = true;
     lru.push_front(key);
     s->second.lru = lru.begin();
     clean_bytes += b->data.size();
-    evict();
   }
 
   void forget(const Key& key, std::uint64_t id) {
     std::lock_guard lock(mu);
+    forget_locked(key, id);
+  }
+
+  void forget_locked(const Key& key, std::uint64_t id) {
     auto s = globals.find(key);
     if (s != globals.end() && s->second.id == id && !s->second.ready) globals.erase(s);
   }
@@ -161,6 +179,11 @@ struct Cache::Impl {
   template <typename Make>
   std::pair<std::shared_ptr<Fetch>, std::uint64_t> slot(const Key& key, bool& hit, Make make) {
     std::lock_guard lock(mu);
+    return slot_locked(key, hit, make);
+  }
+
+  template <typename Make>
+  std::pair<std::shared_ptr<Fetch>, std::uint64_t> slot_locked(const Key& key, bool& hit, Make make) {
     auto s = globals.find(key);
     if (s != globals.end()) {
       hit = true;
@@ -183,6 +206,18 @@ struct Cache::Impl {
       forget(key, id);
       throw;
     }
+  }
+
+  // The work of fetching one block from the store.
+  Fetch::Work fetch_one(const Key& key) {
+    return [this, key] {
+      Bytes data;
+      if (!key.score.is_zero()) {
+        data = store.get(key.score, to_wire(key.type));
+        counters.reads++;
+      }
+      return make_block(key.type, key.score, std::move(data), key.size);
+    };
   }
 
   std::uint32_t new_addr() {  // with mu held
@@ -210,20 +245,84 @@ BlockPtr Cache::global(const Score& score, BlockType type, std::size_t size) {
   if (score.is_local()) throw Error(Errc::Corrupt, "local score " + score.hex() + " where a stored block was expected");
   Key key{score, type, static_cast<std::uint32_t>(size)};
   bool hit;
-  auto [f, id] = impl_->slot(key, hit, [&] {
-    BlockStore* store = &impl_->store;
-    auto* counters = &impl_->counters;
-    return [=] {
-      Bytes data;
-      if (!score.is_zero()) {
-        data = store->get(score, to_wire(type));
-        counters->reads++;
-      }
-      return make_block(type, score, std::move(data), size);
-    };
-  });
+  auto [f, id] = impl_->slot(key, hit, [&] { return impl_->fetch_one(key); });
   (hit ? impl_->counters.hits : impl_->counters.misses)++;
   return impl_->get(key, f, id);
+}
+
+std::vector<BlockPtr> Cache::global_many(std::span<const Score> scores, BlockType type, std::size_t size) {
+  struct Want {
+    Key key;
+    std::shared_ptr<Fetch> fetch;
+    std::uint64_t id;
+    bool mine;  // this call fetches it
+  };
+  for (const Score& score : scores)  // before claiming anything, or claims would be left unfinished
+    if (score.is_local()) throw Error(Errc::Corrupt, "local score " + score.hex() + " where a stored block was expected");
+  std::vector<Want> wants;
+  wants.reserve(scores.size());
+  {
+    std::lock_guard lock(impl_->mu);
+    for (const Score& score : scores) {
+      Key key{score, type, static_cast<std::uint32_t>(size)};
+      bool hit;
+      auto [f, id] = impl_->slot_locked(key, hit, [&] { return impl_->fetch_one(key); });
+      (hit ? impl_->counters.hits : impl_->counters.misses)++;
+      bool mine = !hit && f->claim();
+      wants.push_back({key, std::move(f), id, mine});
+    }
+  }
+  // What this call claimed, from the store in one request.
+  std::vector<BlockKey> keys;
+  std::vector<Want*> fetching;
+  for (auto& w : wants) {
+    if (!w.mine) continue;
+    if (w.key.score.is_zero()) {
+      w.fetch->run_claimed();
+    } else {
+      keys.push_back({w.key.score, to_wire(type)});
+      fetching.push_back(&w);
+    }
+  }
+  if (!keys.empty()) {
+    std::vector<Bytes> data;
+    try {
+      data = impl_->store.get_many(keys);
+      if (data.size() != keys.size()) throw Error(Errc::Corrupt, "store answered " + std::to_string(data.size()) + " blocks for " + std::to_string(keys.size()));
+      impl_->counters.reads += keys.size();
+    } catch (...) {
+      // One by one, so that each block gets its own answer.
+      for (auto* w : fetching) w->fetch->run_claimed();
+      fetching.clear();
+    }
+    for (std::size_t i = 0; i < fetching.size(); i++) {
+      try {
+        fetching[i]->fetch->finish(make_block(type, fetching[i]->key.score, std::move(data[i]), size), nullptr);
+      } catch (...) {
+        fetching[i]->fetch->finish(nullptr, std::current_exception());
+      }
+    }
+  }
+  // Every claimed fetch is finished: waiting for the others cannot deadlock.
+  std::vector<BlockPtr> out(wants.size());
+  std::exception_ptr first_error;
+  for (std::size_t i = 0; i < wants.size(); i++) {
+    try {
+      out[i] = wants[i].fetch->get();
+    } catch (...) {
+      if (!first_error) first_error = std::current_exception();
+    }
+  }
+  std::lock_guard lock(impl_->mu);
+  for (std::size_t i = 0; i < wants.size(); i++) {
+    if (out[i])
+      impl_->settle_locked(wants[i].key, wants[i].id, out[i]);
+    else
+      impl_->forget_locked(wants[i].key, wants[i].id);
+  }
+  impl_->evict();
+  if (first_error) std::rethrow_exception(first_error);
+  return out;
 }
 
 void Cache::prefetch(const Score& score, BlockType type, std::size_t size) {

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <tuple>
 #include <shared_mutex>
 #include <vector>
 
@@ -77,17 +78,45 @@ struct ReadPath {
   std::size_t index = 0;
 };
 
+// The pointer block just above data block bn (depth >= 1, bn within the
+// tree), and bn's index in it.
+std::pair<BlockPtr, std::size_t> walk_parent(Cache& c, const Entry& e, std::uint64_t bn) {
+  Shape sh(e);
+  BlockPtr b = load(c, e.score, sh.type(e.depth()), sh.size(e.depth()));
+  for (int level = e.depth(); level > 1; level--) b = load(c, b->pointer(sh.digit(bn, level)), sh.type(level - 1), sh.size(level - 1));
+  return {b, sh.digit(bn, 1)};
+}
+
 ReadPath walk_read(Cache& c, const Entry& e, std::uint64_t bn) {
   Shape sh(e);
   if (bn >= sh.capacity(e.depth())) return {c.global(Score::zero(), sh.type(0), sh.dsize), nullptr, 0};
+  if (e.depth() == 0) return {load(c, e.score, sh.type(0), sh.dsize), nullptr, 0};
   ReadPath p;
-  p.leaf = load(c, e.score, sh.type(e.depth()), sh.size(e.depth()));
-  for (int level = e.depth(); level > 0; level--) {
-    p.index = sh.digit(bn, level);
-    p.parent = p.leaf;
-    p.leaf = load(c, p.parent->pointer(p.index), sh.type(level - 1), sh.size(level - 1));
-  }
+  std::tie(p.parent, p.index) = walk_parent(c, e, bn);
+  p.leaf = load(c, p.parent->pointer(p.index), sh.type(0), sh.dsize);
   return p;
+}
+
+// Data blocks first..first+count-1 below one pointer block: the stored ones
+// fetched together, the local ones from memory.
+std::vector<BlockPtr> load_leaves(Cache& c, const Block& parent, std::size_t first, std::size_t count, const Shape& sh) {
+  std::vector<BlockPtr> out(count);
+  std::vector<Score> stored;
+  std::vector<std::size_t> where;
+  for (std::size_t k = 0; k < count; k++) {
+    Score s = parent.pointer(first + k);
+    if (s.is_local()) {
+      out[k] = load(c, s, sh.type(0), sh.dsize);
+    } else {
+      stored.push_back(s);
+      where.push_back(k);
+    }
+  }
+  if (!stored.empty()) {
+    auto got = c.global_many(stored, sh.type(0), sh.dsize);
+    for (std::size_t j = 0; j < got.size(); j++) out[where[j]] = std::move(got[j]);
+  }
+  return out;
 }
 
 // Adds a level above the top of `e`.
@@ -370,19 +399,32 @@ std::size_t File::read_locked(std::uint64_t offset, std::span<std::uint8_t> out)
   Shape sh(e);
   Cache& c = tree_->cache;
   std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), e.size - offset));
-  const std::uint64_t last_bn = (e.size - 1) / sh.dsize;
+  const std::uint64_t last_bn = (e.size - 1) / sh.dsize, end_bn = (offset + n - 1) / sh.dsize;
   const unsigned ra = c.readahead();
-  for (std::size_t done = 0; done < n;) {
-    std::uint64_t pos = offset + done, bn = pos / sh.dsize;
+  auto copy = [&](const Block& leaf, std::size_t& done) {
+    std::uint64_t pos = offset + done;
     std::size_t within = pos % sh.dsize, chunk = std::min<std::size_t>(sh.dsize - within, n - done);
-    ReadPath p = walk_read(c, e, bn);
-    std::memcpy(out.data() + done, p.leaf->data.data() + within, chunk);
-    // Every ra/2 blocks, ask for the next ra that share this pointer block.
-    if (ra > 1 && p.parent && bn % (ra / 2) == 0) {
-      for (std::size_t i = p.index + 1; i < sh.per() && i <= p.index + ra && bn + (i - p.index) <= last_bn; i++)
-        c.prefetch(p.parent->pointer(i), sh.type(0), sh.dsize);
-    }
+    std::memcpy(out.data() + done, leaf.data.data() + within, chunk);
     done += chunk;
+  };
+  for (std::size_t done = 0; done < n;) {
+    std::uint64_t bn = (offset + done) / sh.dsize;
+    if (e.depth() == 0 || bn >= sh.capacity(e.depth())) {  // past the tree: zeros
+      copy(*walk_read(c, e, bn).leaf, done);
+      continue;
+    }
+    // The blocks of this read below one pointer block, fetched together.
+    auto [parent, index] = walk_parent(c, e, bn);
+    std::size_t count = static_cast<std::size_t>(std::min<std::uint64_t>(sh.per() - index, end_bn - bn + 1));
+    auto leaves = load_leaves(c, *parent, index, count, sh);
+    for (std::size_t k = 0; k < count; k++, bn++) {
+      copy(*leaves[k], done);
+      // Every ra/2 blocks, ask for the next ra that share this pointer block.
+      if (ra > 1 && bn % (ra / 2) == 0) {
+        for (std::size_t i = index + k + 1; i < sh.per() && i <= index + k + ra && bn + (i - index - k) <= last_bn; i++)
+          c.prefetch(parent->pointer(i), sh.type(0), sh.dsize);
+      }
+    }
   }
   return n;
 }

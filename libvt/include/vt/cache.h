@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <vector>
 
 #include "vt/score.h"
 #include "vt/store.h"
@@ -64,6 +65,10 @@ class Cache {
   // the store. Throws Error(NotFound, Corrupt, Io, Closed) from the store;
   // a failed fetch is not remembered, so a retry asks again.
   BlockPtr global(const Score& score, BlockType type, std::size_t size);
+  // Several global blocks of one type and size, in order. The ones not
+  // cached are fetched together (BlockStore::get_many). Throws the first
+  // failure; the blocks that did arrive stay cached.
+  std::vector<BlockPtr> global_many(std::span<const Score> scores, BlockType type, std::size_t size);
   // Starts fetching a block that will probably be wanted soon.
   void prefetch(const Score& score, BlockType type, std::size_t size);
 
