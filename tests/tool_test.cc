@@ -83,10 +83,12 @@ TEST(BlockHeap, VtdRunsWithTheTunables) {
     std::string vtd = std::string(VT_BIN_DIR) + "/vtd";
     return sh("d=$(mktemp -d); " + env + " " + vtd + " -a 127.0.0.1:0 $d/store > $d/addr 2>/dev/null & p=$!; "
               "for i in $(seq 200); do [ -s $d/addr ] && break; sleep 0.05; done; "
-              "tr '\\0' '\\n' < /proc/$p/environ | grep ^GLIBC_TUNABLES; kill $p; wait $p; rm -rf $d")
+              "tr '\\0' '\\n' < /proc/$p/environ | grep ^GLIBC_TUNABLES; echo comm=$(cat /proc/$p/comm); kill $p; wait $p; rm -rf $d")
         .out;
   };
-  EXPECT_NE(tunables_of_vtd("").find("glibc.malloc.hugetlb=1"), std::string::npos);
+  std::string ours = tunables_of_vtd("");
+  EXPECT_NE(ours.find("glibc.malloc.hugetlb=1"), std::string::npos) << ours;
+  EXPECT_NE(ours.find("comm=vtd\n"), std::string::npos) << ours;  // named as itself, not "exe"
   std::string kept = tunables_of_vtd("GLIBC_TUNABLES=glibc.malloc.hugetlb=0");
   EXPECT_NE(kept.find("glibc.malloc.hugetlb=0"), std::string::npos) << kept;
   EXPECT_EQ(kept.find("glibc.malloc.hugetlb=1"), std::string::npos) << kept;

@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstdlib>
 #include <string>
 
@@ -25,8 +26,16 @@ void use_block_heap(char** argv) {
   const char* env = std::getenv("GLIBC_TUNABLES");
   std::string want = block_heap_tunables(env ? env : "");
   if (!want.empty() && ::setenv("GLIBC_TUNABLES", want.c_str(), 1) == 0) {
-    ::execv("/proc/self/exe", argv);
-    // No exec (no /proc?): carry on with the heap as it is.
+    // The binary's own path, not /proc/self/exe: the kernel names the
+    // process after the file executed, and ps and pgrep should say "vtfs".
+    char path[PATH_MAX];
+    ssize_t n = ::readlink("/proc/self/exe", path, sizeof path - 1);
+    if (n > 0) {
+      path[n] = '\0';
+      ::execv(path, argv);
+    }
+    ::execv("/proc/self/exe", argv);  // renamed or deleted meanwhile
+    // No exec at all (no /proc?): carry on with the heap as it is.
   }
   // Large buffers (a FUSE request's) from the heap too, and freed memory kept.
   mallopt(M_MMAP_THRESHOLD, 4 << 20);
