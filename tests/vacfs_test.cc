@@ -249,6 +249,37 @@ TEST(VacFs, UnlinkedOpenFileStaysReadable) {
   EXPECT_TRUE(VacFs::open(c2, s)->list(VacFs::open(c2, s)->root()).empty());
 }
 
+// A write or truncate stamps mtime and ctime with the time of the change,
+// nanoseconds included: never in the future, never behind the time before.
+TEST(VacFs, ChangesStampWholeTimes) {
+  MemStore store;
+  Cache cache(store);
+  auto fs = VacFs::create(cache);
+  DirEntry meta{.elem = "f", .mode = 0644};
+  meta.posix = PosixInfo{999999999, 999999999, 999999999, 0, 0, 0};  // stale nanoseconds
+  auto f = fs->create(fs->root(), meta);
+  auto as_ns = [](std::uint32_t s, std::uint32_t ns) { return std::int64_t{s} * 1000000000 + ns; };
+  auto now_ns = [] {
+    timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return std::int64_t{t.tv_sec} * 1000000000 + t.tv_nsec;
+  };
+  for (int round = 0; round < 2; round++) {
+    std::int64_t before = now_ns();
+    if (round == 0)
+      fs->write(f, 0, Bytes{1, 2, 3});
+    else
+      fs->truncate(f, 1);
+    std::int64_t after = now_ns();
+    DirEntry d = fs->stat(f);
+    ASSERT_TRUE(d.posix);
+    for (auto t : {as_ns(d.mtime, d.posix->mtime_ns), as_ns(d.ctime, d.posix->ctime_ns)}) {
+      EXPECT_GE(t, before - 1) << round;
+      EXPECT_LE(t, after) << round;
+    }
+  }
+}
+
 // Active slots in a directory's dir stream: one per file, two per
 // subdirectory; more means a leaked stream.
 static std::uint32_t active_slots(Cache& cache, const Entry& dir_stream) {

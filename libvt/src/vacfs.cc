@@ -39,6 +39,16 @@ std::uint32_t pointer_size(std::uint32_t blocksize) { return blocksize / kScoreS
 
 std::uint32_t now() { return static_cast<std::uint32_t>(std::time(nullptr)); }
 
+// The contents changed: mtime and ctime become now, nanoseconds too (stale
+// ones could put the time up to a second in the future).
+void stamp_change(DirEntry& de) {
+  timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  de.mtime = de.ctime = static_cast<std::uint32_t>(t.tv_sec);
+  if (de.posix) de.posix->mtime_ns = de.posix->ctime_ns = static_cast<std::uint32_t>(t.tv_nsec);
+  de.mcount++;
+}
+
 }  // namespace
 
 struct VacFs::Impl {
@@ -384,8 +394,7 @@ void VacFs::write(const NodePtr& n, std::uint64_t offset, std::span<const std::u
   }
   f->write(offset, data);
   std::lock_guard lock(impl_->mu);
-  n->de.mtime = n->de.ctime = now();
-  n->de.mcount++;
+  stamp_change(n->de);
   if (n->parent && !n->removed) impl_->touch(n->parent);
 }
 
@@ -399,8 +408,7 @@ void VacFs::truncate(const NodePtr& n, std::uint64_t size) {
   }
   f->set_size(size);
   std::lock_guard lock(impl_->mu);
-  n->de.mtime = n->de.ctime = now();
-  n->de.mcount++;
+  stamp_change(n->de);
   if (n->parent && !n->removed) impl_->touch(n->parent);
 }
 
