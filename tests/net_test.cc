@@ -280,6 +280,37 @@ TEST(Net, HangUpFailsEveryWaitingRequest) {
   EXPECT_THROW(client->put(kWireData, block_of(1)), Error);
 }
 
+// A batch larger than the tag space, cut off by a hang-up after some answers:
+// get_many fails with Closed instead of hanging, and so does the next one.
+TEST(Net, HangUpFailsAWholeBatch) {
+  FakeServer fake([&](detail::Conn& c) {
+    fake_hello(c);
+    for (int i = 0; i < 300; i++) {
+      Message m = c.read_message();
+      Message r;
+      r.tag = m.tag;
+      r.type = MsgType::Rread;
+      r.data = block_of(0);  // right for the first block only; a wrong one fails its read
+      if (i < 50) c.write_all(r.pack());
+    }
+  });
+  auto client = Client::connect(fake.address());
+  std::vector<BlockKey> keys;
+  for (int i = 0; i < 400; i++) keys.push_back({Score::of(block_of(i % 2 ? 0 : i)), kWireData});
+  try {
+    client->get_many(keys);
+    ADD_FAILURE() << "a cut-off batch succeeded";
+  } catch (const Error& e) {
+    EXPECT_TRUE(e.code() == Errc::Closed || e.code() == Errc::Corrupt) << e.what();
+  }
+  try {
+    client->get_many(keys);
+    ADD_FAILURE() << "a batch on a dead connection succeeded";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::Closed) << e.what();
+  }
+}
+
 TEST(Net, ServerSurvivesGarbage) {
   MemStore store;
   Server server(store, "127.0.0.1:0");

@@ -223,6 +223,63 @@ std::future<Bytes> Client::get_async(const Score& score, WireType type) {
   return f;
 }
 
+std::vector<Bytes> Client::get_many(std::span<const BlockKey> keys) {
+  struct Batch {
+    std::mutex mu;
+    std::condition_variable done;
+    std::size_t left;
+    std::vector<Bytes> out;
+    std::exception_ptr error;
+    void finish(std::size_t i, Bytes data, std::exception_ptr e) {
+      std::lock_guard lock(mu);
+      if (e && !error) error = e;
+      if (!e) out[i] = std::move(data);
+      arrive_locked();
+    }
+    void arrive() {
+      std::lock_guard lock(mu);
+      arrive_locked();
+    }
+    void arrive_locked() {
+      if (--left == 0) done.notify_one();
+    }
+  };
+  auto batch = std::make_shared<Batch>();
+  batch->out.resize(keys.size());
+  batch->left = keys.size() + 1;  // +1: the sending loop itself
+  const std::size_t max = impl_->options.max_block;
+  const std::string& address = impl_->address;
+  for (std::size_t i = 0; i < keys.size(); i++) {
+    const Score score = keys[i].score;
+    if (score.is_zero()) {
+      batch->finish(i, {}, nullptr);
+      continue;
+    }
+    try {
+      call_async(read_request(score, keys[i].type, max), [batch, i, score, max, &address](Message* reply, std::exception_ptr err) {
+        Bytes data;
+        if (!err) {
+          try {
+            data = checked_block(*reply, score, max, address);
+          } catch (...) {
+            err = std::current_exception();
+          }
+        }
+        batch->finish(i, std::move(data), err);
+      });
+    } catch (...) {  // the connection is gone: the rest fail with it
+      auto err = std::current_exception();
+      for (std::size_t j = i; j < keys.size(); j++) batch->finish(j, {}, err);
+      break;
+    }
+  }
+  batch->arrive();  // the loop's share: done only once everything is sent
+  std::unique_lock lock(batch->mu);
+  batch->done.wait(lock, [&] { return batch->left == 0; });
+  if (batch->error) std::rethrow_exception(batch->error);
+  return std::move(batch->out);
+}
+
 bool Client::has(const Score& score, WireType type) {
   if (score.is_zero()) return true;
   Message reply = call(read_request(score, type, impl_->options.max_block));

@@ -72,6 +72,10 @@ std::future<Bytes> Redial::get_async(const Score& score, WireType type) {
   });
 }
 
+std::vector<Bytes> Redial::get_many(std::span<const BlockKey> keys) {
+  return with_client([&](Client& c) { return c.get_many(keys); });
+}
+
 Score Redial::put(WireType type, std::span<const std::uint8_t> data) {
   return with_client([&](Client& c) { return c.put(type, data); });
 }

@@ -30,6 +30,8 @@ class Client final : public BlockStore {
   // score is answered locally. An Rerror becomes Error(NotFound).
   Bytes get(const Score& score, WireType type) override;
   std::future<Bytes> get_async(const Score& score, WireType type) override;
+  // All in flight at once; one wake-up for the batch, not one per block.
+  std::vector<Bytes> get_many(std::span<const BlockKey> keys) override;
   // Computes the score locally and checks the server's Rwrite against it.
   Score put(WireType type, std::span<const std::uint8_t> data) override;
   void put_async(WireType type, Bytes data, const Score& score) override;
