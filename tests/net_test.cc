@@ -136,6 +136,35 @@ TEST(Net, PipelinesFromManyThreadsWithRepliesOutOfOrder) {
   EXPECT_FALSE(std::is_sorted(order.begin(), order.end()));
 }
 
+// put_async and get_many let small messages wait to go out together; no
+// mix of threads, batches and plain calls leaves a request unsent.
+TEST(Net, GatheredSendsNeverStrandARequest) {
+  MemStore store;
+  Server server(store, "127.0.0.1:0");
+  server.start();
+  auto c = Client::connect(server.address());
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; t++) {
+    threads.emplace_back([&, t] {
+      std::vector<BlockKey> mine;
+      for (int round = 0; round < 30; round++) {
+        for (int i = 0; i < 20; i++) {  // small: they fit the outbox together
+          Bytes b = block_of(t * 10000 + round * 100 + i, 100);
+          mine.push_back({Score::of(b), kWireData});
+          c->put_async(kWireData, std::move(b), mine.back().score);
+        }
+        if (round % 3 == 0) c->ping();  // a plain call in between
+        c->wait_puts();
+        auto got = c->get_many(mine);
+        ASSERT_EQ(got.size(), mine.size());
+        EXPECT_EQ(got.back(), block_of(t * 10000 + round * 100 + 19, 100));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(store.block_count(), 6u * 30 * 20);
+}
+
 TEST(Net, SyncWaitsForEarlierWrites) {
   SlowStore store;
   Server server(store, "127.0.0.1:0");

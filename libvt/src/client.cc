@@ -13,11 +13,21 @@
 
 namespace vt {
 
+namespace {
+// put_async and get_many gather their messages and send them in writes of
+// this size: one system call for eight 8 KiB blocks instead of one each.
+constexpr std::size_t kOutboxBytes = 64 << 10;
+// Messages wait in the outbox only while this many tags are free, so a
+// thread waiting for a tag always waits for messages already sent.
+constexpr std::size_t kDeferTags = 32;
+}  // namespace
+
 struct Client::Impl {
   std::string address;
   ClientOptions options;
   detail::Conn conn;
-  std::mutex write_mu;  // one message on the wire at a time
+  std::mutex write_mu;  // guards outbox and the socket's write side
+  Bytes outbox;         // whole messages not sent yet
 
   std::mutex mu;
   std::condition_variable tag_free;
@@ -77,8 +87,10 @@ struct Client::Impl {
       if (d) d(nullptr, err);
   }
 
-  // Packs first so a message that cannot be sent costs no tag.
-  void send(const Message& m, Done done) {
+  // Packs first so a message that cannot be sent costs no tag. With
+  // `defer`, the message may wait in the outbox for more to go with it:
+  // whoever then waits for a reply calls flush() first.
+  void send(const Message& m, Done done, bool defer = false) {
     auto bytes = m.pack();
     {
       std::unique_lock lock(mu);
@@ -87,13 +99,31 @@ struct Client::Impl {
       bytes[3] = free_tags.back();  // size[2] type[1] tag[1]
       free_tags.pop_back();
       waiting[bytes[3]] = std::move(done);
+      defer = defer && free_tags.size() >= kDeferTags;
     }
     try {
       std::lock_guard lock(write_mu);
-      conn.write_all(bytes);
+      outbox.insert(outbox.end(), bytes.begin(), bytes.end());
+      if (!defer || outbox.size() >= kOutboxBytes) flush_locked();
     } catch (const std::exception& e) {
       fail_all(e.what());
     }
+  }
+
+  // Sends what waits in the outbox; a failure fails every waiting request.
+  void flush() {
+    try {
+      std::lock_guard lock(write_mu);
+      flush_locked();
+    } catch (const std::exception& e) {
+      fail_all(e.what());
+    }
+  }
+  void flush_locked() {
+    if (outbox.empty()) return;
+    Bytes out;
+    out.swap(outbox);
+    conn.write_all(out);
   }
 
   void put_finished(std::exception_ptr err) {
@@ -155,6 +185,7 @@ Client::~Client() {
       bye.type = MsgType::Tgoodbye;
       try {
         std::lock_guard wlock(impl_->write_mu);
+        impl_->flush_locked();  // whatever waits goes first
         impl_->conn.write_all(bye.pack());
       } catch (...) {
       }
@@ -256,7 +287,7 @@ std::vector<Bytes> Client::get_many(std::span<const BlockKey> keys) {
       continue;
     }
     try {
-      call_async(read_request(score, keys[i].type, max), [batch, i, score, max, &address](Message* reply, std::exception_ptr err) {
+      impl_->send(read_request(score, keys[i].type, max), [batch, i, score, max, &address](Message* reply, std::exception_ptr err) {
         Bytes data;
         if (!err) {
           try {
@@ -266,13 +297,14 @@ std::vector<Bytes> Client::get_many(std::span<const BlockKey> keys) {
           }
         }
         batch->finish(i, std::move(data), err);
-      });
+      }, true);
     } catch (...) {  // the connection is gone: the rest fail with it
       auto err = std::current_exception();
       for (std::size_t j = i; j < keys.size(); j++) batch->finish(j, {}, err);
       break;
     }
   }
+  impl_->flush();
   batch->arrive();  // the loop's share: done only once everything is sent
   std::unique_lock lock(batch->mu);
   batch->done.wait(lock, [&] { return batch->left == 0; });
@@ -307,12 +339,12 @@ void Client::put_async(WireType type, Bytes data, const Score& score) {
   }
   Impl* impl = impl_.get();
   try {
-    call_async(std::move(m), [impl, score](Message* reply, std::exception_ptr err) {
+    impl_->send(std::move(m), [impl, score](Message* reply, std::exception_ptr err) {
       if (!err && reply->type != MsgType::Rwrite) err = std::make_exception_ptr(reply_error(*reply, MsgType::Rwrite, impl->address));
       if (!err && reply->score != score)
         err = std::make_exception_ptr(Error(Errc::Corrupt, "venti server " + impl->address + " computed score " + reply->score.hex() + ", want " + score.hex()));
       impl->put_finished(err);
-    });
+    }, true);
   } catch (...) {
     impl->put_finished(nullptr);
     throw;
@@ -320,6 +352,7 @@ void Client::put_async(WireType type, Bytes data, const Score& score) {
 }
 
 void Client::wait_puts() {
+  impl_->flush();
   std::unique_lock lock(impl_->mu);
   impl_->puts_done.wait(lock, [&] { return impl_->puts_in_flight == 0; });
   if (auto err = std::exchange(impl_->put_error, nullptr)) std::rethrow_exception(err);
