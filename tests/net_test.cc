@@ -165,6 +165,30 @@ TEST(Net, GatheredSendsNeverStrandARequest) {
   EXPECT_EQ(store.block_count(), 6u * 30 * 20);
 }
 
+// A message too big to pack fails on its own and gives its tag back: more
+// such failures than there are tags leave the client working.
+TEST(Net, AnUnpackableMessageCostsNoTag) {
+  MemStore store;
+  Server server(store, "127.0.0.1:0");
+  server.start();
+  auto c = Client::connect(server.address());
+  Message big;
+  big.type = MsgType::Twrite;
+  big.wire_type = kWireData;
+  big.data = Bytes(kMaxMessageSize + 1, 7);
+  for (int i = 0; i < 300; i++) {
+    try {
+      c->call(big);
+      ADD_FAILURE() << "an oversized message was sent";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), Errc::TooBig) << e.what();
+    }
+  }
+  c->ping();
+  Score s = c->put(kWireData, block_of(1));
+  EXPECT_EQ(c->get(s, kWireData), block_of(1));
+}
+
 TEST(Net, SyncWaitsForEarlierWrites) {
   SlowStore store;
   Server server(store, "127.0.0.1:0");

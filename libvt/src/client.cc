@@ -87,27 +87,45 @@ struct Client::Impl {
       if (d) d(nullptr, err);
   }
 
-  // Packs first so a message that cannot be sent costs no tag. With
-  // `defer`, the message may wait in the outbox for more to go with it:
-  // whoever then waits for a reply calls flush() first.
+  // Packs the message straight into the outbox. With `defer`, it may wait
+  // there for more to go with it: whoever then waits for a reply calls
+  // flush() first.
   void send(const Message& m, Done done, bool defer = false) {
-    auto bytes = m.pack();
+    std::uint8_t tag;
     {
       std::unique_lock lock(mu);
       tag_free.wait(lock, [&] { return dead || !free_tags.empty(); });
       if (dead) throw closed_error();
-      bytes[3] = free_tags.back();  // size[2] type[1] tag[1]
+      tag = free_tags.back();
       free_tags.pop_back();
-      waiting[bytes[3]] = std::move(done);
+      waiting[tag] = std::move(done);
       defer = defer && free_tags.size() >= kDeferTags;
     }
+    std::unique_lock lock(write_mu);
+    const std::size_t at = outbox.size();
     try {
-      std::lock_guard lock(write_mu);
-      outbox.insert(outbox.end(), bytes.begin(), bytes.end());
+      m.pack_into(outbox);
+    } catch (...) {  // a message that cannot be packed costs no tag
+      lock.unlock();
+      give_back(tag);
+      throw;
+    }
+    outbox[at + 3] = tag;  // size[2] type[1] tag[1]
+    try {
       if (!defer || outbox.size() >= kOutboxBytes) flush_locked();
     } catch (const std::exception& e) {
+      lock.unlock();
       fail_all(e.what());
     }
+  }
+
+  void give_back(std::uint8_t tag) {
+    {
+      std::lock_guard lock(mu);
+      waiting[tag] = nullptr;
+      free_tags.push_back(tag);
+    }
+    tag_free.notify_one();
   }
 
   // Sends what waits in the outbox; a failure fails every waiting request.
