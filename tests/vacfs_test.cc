@@ -76,6 +76,14 @@ void walk(VacFs& fs, const VacFs::NodePtr& dir, const std::string& prefix, std::
   }
 }
 
+// New directories and files for the tests below.
+VacFs::NodePtr mkdir_in(VacFs& fs, const VacFs::NodePtr& dir, const std::string& name) {
+  return fs.create(dir, DirEntry{.elem = name, .mode = kModeDir | 0755});
+}
+VacFs::NodePtr file_in(VacFs& fs, const VacFs::NodePtr& dir, const std::string& name) {
+  return fs.create(dir, DirEntry{.elem = name, .mode = 0644});
+}
+
 }  // namespace
 
 class ClassicArchive : public testing::TestWithParam<std::string> {};
@@ -191,12 +199,12 @@ TEST(VacFs, RemoveAndRename) {
   Cache cache(store);
   auto fs = VacFs::create(cache);
   auto root = fs->root();
-  auto d1 = fs->create(root, DirEntry{.elem = "d1", .mode = kModeDir | 0755});
-  auto d2 = fs->create(root, DirEntry{.elem = "d2", .mode = kModeDir | 0755});
-  auto f = fs->create(d1, DirEntry{.elem = "f", .mode = 0644});
+  auto d1 = mkdir_in(*fs, root, "d1");
+  auto d2 = mkdir_in(*fs, root, "d2");
+  auto f = file_in(*fs, d1, "f");
   fs->write(f, 0, Bytes{1, 2, 3});
-  auto sub = fs->create(d1, DirEntry{.elem = "sub", .mode = kModeDir | 0755});
-  auto g = fs->create(sub, DirEntry{.elem = "g", .mode = 0644});
+  auto sub = mkdir_in(*fs, d1, "sub");
+  auto g = file_in(*fs, sub, "g");
   fs->write(g, 0, Bytes{4, 5});
 
   EXPECT_THROW(fs->create(d1, DirEntry{.elem = "f", .mode = 0644}), Error);
@@ -300,10 +308,10 @@ TEST(VacFs, OpenFilesSurviveTheirDirectoryMoving) {
   Cache cache(store);
   auto fs = VacFs::create(cache);
   auto root = fs->root();
-  auto d = fs->create(root, DirEntry{.elem = "d", .mode = kModeDir | 0755});
-  auto e = fs->create(root, DirEntry{.elem = "e", .mode = kModeDir | 0755});
-  auto gone = fs->create(d, DirEntry{.elem = "gone", .mode = 0644});
-  auto kept = fs->create(d, DirEntry{.elem = "kept", .mode = 0644});
+  auto d = mkdir_in(*fs, root, "d");
+  auto e = mkdir_in(*fs, root, "e");
+  auto gone = file_in(*fs, d, "gone");
+  auto kept = file_in(*fs, d, "kept");
   fs->write(gone, 0, Bytes(3000, 1));
   fs->write(kept, 0, Bytes(3000, 1));
   fs->remove(d, "gone");          // unlinked, still open
