@@ -169,6 +169,21 @@ TEST(File, ASizePastTheTreeReadsAsZeros) {
   EXPECT_TRUE(std::all_of(out.begin() + 13 * 256, out.end(), [](std::uint8_t b) { return b == 0; }));
 }
 
+// A data block's score comes from the pointer block above it: the score of
+// its stored bytes, zero for a hole or past the tree.
+TEST(File, BlockScoreNamesEachDataBlock) {
+  MemStore store;
+  Cache cache(store);
+  auto f = File::create_root(cache, 8180, 8192, false);
+  f->write(0, random_bytes(8192, 1));
+  f->write(2 * 8192, random_bytes(100, 3));  // block 1 is a hole
+  f->flush();
+  EXPECT_EQ(f->block_score(0), Score::of(random_bytes(8192, 1)));
+  EXPECT_EQ(f->block_score(1), Score::zero());
+  EXPECT_EQ(f->block_score(2), Score::of(random_bytes(100, 3)));  // stored zero-truncated
+  EXPECT_EQ(f->block_score(5000), Score::zero());
+}
+
 TEST(File, DeepTreesGrowAndShrink) {
   MemStore store;
   Cache cache(store);

@@ -98,6 +98,12 @@ struct Slot {
   std::list<Key>::iterator lru;  // valid when ready
 };
 
+// Global blocks are named by stored scores; a local one here is a bug or a
+// damaged tree.
+void require_stored(const Score& score) {
+  if (score.is_local()) throw Error(Errc::Corrupt, "local score " + score.hex() + " where a stored block was expected");
+}
+
 BlockPtr make_block(BlockType type, const Score& score, Bytes data, std::size_t size) {
   WireType wire = to_wire(type);
   if (data.size() > size) throw Error(Errc::Corrupt, "block " + score.hex() + " is " + std::to_string(data.size()) + " bytes, more than the " + std::to_string(size) + " expected");
@@ -242,7 +248,7 @@ Cache::~Cache() = default;
 BlockStore& Cache::store() { return impl_->store; }
 
 BlockPtr Cache::global(const Score& score, BlockType type, std::size_t size) {
-  if (score.is_local()) throw Error(Errc::Corrupt, "local score " + score.hex() + " where a stored block was expected");
+  require_stored(score);
   Key key{score, type, static_cast<std::uint32_t>(size)};
   bool hit;
   auto [f, id] = impl_->slot(key, hit, [&] { return impl_->fetch_one(key); });
@@ -257,8 +263,7 @@ std::vector<BlockPtr> Cache::global_many(std::span<const Score> scores, BlockTyp
     std::uint64_t id;
     bool mine;  // this call fetches it
   };
-  for (const Score& score : scores)  // before claiming anything, or claims would be left unfinished
-    if (score.is_local()) throw Error(Errc::Corrupt, "local score " + score.hex() + " where a stored block was expected");
+  for (const Score& score : scores) require_stored(score);  // before claiming anything, or claims would be left unfinished
   std::vector<Want> wants;
   wants.reserve(scores.size());
   {

@@ -566,8 +566,8 @@ Score File::block_score(std::uint64_t bn) {
   Shape sh(e);
   if (bn >= sh.capacity(e.depth())) return Score::zero();
   if (e.depth() == 0) return e.score;
-  ReadPath p = walk_read(tree_->cache, e, bn);
-  return p.parent->pointer(p.index);
+  auto [parent, index] = walk_parent(tree_->cache, e, bn);  // the leaf itself is not needed
+  return parent->pointer(index);
 }
 
 }  // namespace vt

@@ -77,29 +77,23 @@ LogIndex::LogIndex(const std::filesystem::path& dir) {
 
 LogIndex::~LogIndex() { mdb_env_close(env_); }
 
-std::optional<Location> LogIndex::find(const IndexKey& key) const {
-  Txn txn(env_, true);
+std::optional<Location> LogIndex::lookup(MDB_txn* txn, const IndexKey& key) const {
   auto k = encode_key(key);
   MDB_val mk = val(k.data(), k.size()), mv;
-  int rc = mdb_get(txn.get(), blocks_, &mk, &mv);
+  int rc = mdb_get(txn, blocks_, &mk, &mv);
   if (rc == MDB_NOTFOUND) return std::nullopt;
   check(rc, "get");
   return decode_location(mv);
 }
 
+std::optional<Location> LogIndex::find(const IndexKey& key) const {
+  Txn txn(env_, true);
+  return lookup(txn.get(), key);
+}
+
 void LogIndex::find_many(std::span<const IndexKey> keys, std::span<std::optional<Location>> out) const {
   Txn txn(env_, true);
-  for (std::size_t i = 0; i < keys.size(); i++) {
-    auto k = encode_key(keys[i]);
-    MDB_val mk = val(k.data(), k.size()), mv;
-    int rc = mdb_get(txn.get(), blocks_, &mk, &mv);
-    if (rc == MDB_NOTFOUND) {
-      out[i] = std::nullopt;
-      continue;
-    }
-    check(rc, "get");
-    out[i] = decode_location(mv);
-  }
+  for (std::size_t i = 0; i < keys.size(); i++) out[i] = lookup(txn.get(), keys[i]);
 }
 
 void LogIndex::commit(std::span<const std::pair<IndexKey, Location>> entries, LogPos tail, bool replace_all) {

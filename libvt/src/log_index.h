@@ -48,6 +48,7 @@ class LogIndex {
   void for_each(const std::function<void(const IndexKey&, const Location&)>& fn) const;
 
  private:
+  std::optional<Location> lookup(MDB_txn* txn, const IndexKey& key) const;
   MDB_env* env_ = nullptr;
   MDB_dbi blocks_ = 0, meta_ = 0;
 };

@@ -249,7 +249,7 @@ struct LogStore::Impl {
         buffered = r == detail::Appender::Read::copied;
       }
     }
-      if (!buffered) {
+    if (!buffered) {
       auto where = [&] { return segment_name(seg->id) + " offset " + std::to_string(loc.pos.offset); };
       // Header and data land in their own buffers: no copy to strip the header.
       iovec iov[2] = {{head, sizeof head}, {data.data(), data.size()}};
