@@ -19,11 +19,7 @@ namespace {
 using vt::DirEntry;
 using vt::VacFs;
 using NodePtr = VacFs::NodePtr;
-using vt::gid_by_name;
-using vt::group_name;
-using vt::uid_by_name;
 using vt::unix_perms;
-using vt::user_name;
 using vt::vac_perms;
 
 const char kScoreXattr[] = "user.vtfs.score";
@@ -91,8 +87,8 @@ struct stat attr_of(Context& c, const NodePtr& n, fuse_ino_t ino) {
   }
   st.st_mode = type | (type == S_IFLNK ? 0777 : unix_perms(d.mode));
   st.st_nlink = d.is_dir() ? 2 : 1;
-  st.st_uid = d.posix ? d.posix->uid : uid_by_name(d.uid, 0);
-  st.st_gid = d.posix ? d.posix->gid : gid_by_name(d.gid, 0);
+  st.st_uid = d.posix ? d.posix->uid : c.names.uid(d.uid, 0);
+  st.st_gid = d.posix ? d.posix->gid : c.names.gid(d.gid, 0);
   st.st_size = static_cast<off_t>(type == S_IFREG || type == S_IFLNK ? c.vfs.size(n) : 0);
   st.st_blksize = 1 << 20;  // the preferred I/O size: one FUSE request (max_write)
   st.st_blocks = (st.st_size + 511) / 512;
@@ -119,8 +115,8 @@ DirEntry new_meta(fuse_req_t req, const char* name, std::uint32_t type_bits, mod
   DirEntry d;
   d.elem = name;
   d.mode = type_bits | vac_perms(mode);
-  d.uid = d.mid = user_name(fc->uid);
-  d.gid = group_name(fc->gid);
+  d.uid = d.mid = ctx(req).names.user(fc->uid);
+  d.gid = ctx(req).names.group(fc->gid);
   d.mtime = d.atime = d.ctime = static_cast<std::uint32_t>(now.tv_sec);
   auto ns = static_cast<std::uint32_t>(now.tv_nsec);
   d.posix = vt::PosixInfo{ns, ns, ns, fc->uid, fc->gid, 0};
@@ -178,7 +174,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
     NodePtr n = c.inodes.node(ino);
     if (to_set & FUSE_SET_ATTR_SIZE) c.vfs.truncate(n, static_cast<std::uint64_t>(attr->st_size));
     DirEntry d = c.vfs.stat(n);
-    if (!d.posix) d.posix = vt::PosixInfo{0, 0, 0, static_cast<std::uint32_t>(uid_by_name(d.uid, 0)), static_cast<std::uint32_t>(gid_by_name(d.gid, 0)), 0};
+    if (!d.posix) d.posix = vt::PosixInfo{0, 0, 0, static_cast<std::uint32_t>(c.names.uid(d.uid, 0)), static_cast<std::uint32_t>(c.names.gid(d.gid, 0)), 0};
     timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     auto set_time = [&](std::uint32_t& sec, std::uint32_t& ns, const timespec& t, bool to_now) {
@@ -189,11 +185,11 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
     if (to_set & FUSE_SET_ATTR_MODE) d.mode = (d.mode & ~(0777u | vt::kModeSetUid | vt::kModeSetGid | vt::kModeSticky)) | vac_perms(attr->st_mode);
     if (to_set & FUSE_SET_ATTR_UID) {
       d.posix->uid = attr->st_uid;
-      d.uid = user_name(attr->st_uid);
+      d.uid = c.names.user(attr->st_uid);
     }
     if (to_set & FUSE_SET_ATTR_GID) {
       d.posix->gid = attr->st_gid;
-      d.gid = group_name(attr->st_gid);
+      d.gid = c.names.group(attr->st_gid);
     }
     if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW))
       set_time(d.atime, d.posix->atime_ns, attr->st_atim, to_set & FUSE_SET_ATTR_ATIME_NOW);

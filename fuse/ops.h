@@ -5,6 +5,7 @@
 
 #include "inodes.h"
 #include "snapshot.h"
+#include "vt/posix.h"
 #include "vt/vacfs.h"
 
 namespace vtfs {
@@ -15,6 +16,7 @@ struct Context {
   InodeTable inodes;
   Snapshots& snaps;
   bool read_only;
+  vt::IdNames names;
   double timeout = 3600.0;  // we are the only writer: the kernel may cache long
 };
 

@@ -77,7 +77,7 @@ struct Target {
   VacFs::NodePtr node;
 };
 
-DirEntry meta_from_stat(const struct stat& st, const std::string& name) {
+DirEntry meta_from_stat(const struct stat& st, const std::string& name, vt::IdNames& names) {
   DirEntry d;
   d.elem = name;
   d.mode = vac_perms(st.st_mode);
@@ -85,8 +85,8 @@ DirEntry meta_from_stat(const struct stat& st, const std::string& name) {
   if (S_ISLNK(st.st_mode)) d.mode |= kModeLink;
   if (S_ISFIFO(st.st_mode)) d.mode |= kModeNamedPipe;
   if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) d.mode |= kModeDevice;
-  d.uid = d.mid = user_name(st.st_uid);
-  d.gid = group_name(st.st_gid);
+  d.uid = d.mid = names.user(st.st_uid);
+  d.gid = names.group(st.st_gid);
   d.mtime = static_cast<std::uint32_t>(st.st_mtim.tv_sec);
   d.atime = static_cast<std::uint32_t>(st.st_atim.tv_sec);
   d.ctime = static_cast<std::uint32_t>(st.st_ctim.tv_sec);
@@ -119,7 +119,7 @@ class Archiver {
   void add(const fs::path& path, const VacFs::NodePtr& dir, const std::string& name, const VacFs::NodePtr& prev) {
     struct stat st;
     if (::lstat(path.c_str(), &st) < 0) throw_errno("stat " + path.string());
-    DirEntry meta = meta_from_stat(st, name);
+    DirEntry meta = meta_from_stat(st, name, names_);
     progress_.files++;
     if (S_ISDIR(st.st_mode)) {
       auto node = out_.create(dir, meta);
@@ -231,6 +231,7 @@ class Archiver {
   VacFs* old_;
   std::vector<std::string> excludes_;
   Progress& progress_;
+  vt::IdNames names_;
   Bytes buf_;
 };
 

@@ -54,4 +54,41 @@ gid_t gid_by_name(const std::string& name, gid_t fallback) {
   return fallback;
 }
 
+namespace {
+
+// The cached answer for `key`, asking `lookup` (outside the lock) once.
+template <class Map, class Key, class Lookup>
+auto remember(std::mutex& mu, Map& map, const Key& key, Lookup lookup) {
+  {
+    std::lock_guard lock(mu);
+    if (auto it = map.find(key); it != map.end()) return it->second;
+  }
+  auto value = lookup();
+  std::lock_guard lock(mu);
+  return map.emplace(key, std::move(value)).first->second;
+}
+
+}  // namespace
+
+std::string IdNames::user(uid_t uid) {
+  return remember(mu_, users_, uid, [&] { return user_name(uid); });
+}
+
+std::string IdNames::group(gid_t gid) {
+  return remember(mu_, groups_, gid, [&] { return group_name(gid); });
+}
+
+// An unknown name is remembered as unknown; each caller has its own fallback.
+uid_t IdNames::uid(const std::string& name, uid_t fallback) {
+  constexpr auto unknown = static_cast<uid_t>(-1);
+  uid_t u = remember(mu_, uids_, name, [&] { return uid_by_name(name, unknown); });
+  return u == unknown ? fallback : u;
+}
+
+gid_t IdNames::gid(const std::string& name, gid_t fallback) {
+  constexpr auto unknown = static_cast<gid_t>(-1);
+  gid_t g = remember(mu_, gids_, name, [&] { return gid_by_name(name, unknown); });
+  return g == unknown ? fallback : g;
+}
+
 }  // namespace vt

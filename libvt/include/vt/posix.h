@@ -4,7 +4,9 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 namespace vt {
 
@@ -18,5 +20,24 @@ std::string user_name(uid_t uid);
 std::string group_name(gid_t gid);
 uid_t uid_by_name(const std::string& name, uid_t fallback);
 gid_t gid_by_name(const std::string& name, gid_t fallback);
+
+// The same lookups, each answered by the system once. The system's lookup
+// reads /etc/passwd (or asks nscd) on every call: for a small file that
+// cost more than the rest of its metadata. A name changed while one of
+// these lives is seen only by the next one. Thread-safe.
+class IdNames {
+ public:
+  std::string user(uid_t uid);
+  std::string group(gid_t gid);
+  uid_t uid(const std::string& name, uid_t fallback);
+  gid_t gid(const std::string& name, gid_t fallback);
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<uid_t, std::string> users_;
+  std::unordered_map<gid_t, std::string> groups_;
+  std::unordered_map<std::string, uid_t> uids_;
+  std::unordered_map<std::string, gid_t> gids_;
+};
 
 }  // namespace vt
