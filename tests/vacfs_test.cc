@@ -349,6 +349,31 @@ TEST(VacFs, RejectsWhatIsNotAVacArchive) {
   EXPECT_THROW(VacFs::open(cache, Score::of(Bytes{1})), Error);  // absent
 }
 
+TEST(VacFs, PassingTheHighWaterMarkWritesBackEveryStream) {
+  MemStore store;
+  Cache cache(store, CacheOptions{.budget = 4 << 20});  // high water: 2 MiB
+  auto fs = VacFs::create(cache);
+  auto big = fs->create(fs->root(), DirEntry{.elem = "big", .mode = 0644});
+  fs->write(big, 0, Bytes(std::size_t{1800} << 10, 7));
+  ASSERT_FALSE(cache.over_high_water());
+  // Small files push the dirty bytes past the mark: that write must take the
+  // big file's blocks with it, not only its own.
+  for (int i = 0; i < 100; i++) {
+    auto f = fs->create(fs->root(), DirEntry{.elem = "f" + std::to_string(i), .mode = 0644});
+    fs->write(f, 0, Bytes(8192, static_cast<std::uint8_t>(i + 1)));
+  }
+  EXPECT_LT(cache.dirty_bytes(), std::size_t{1} << 20);
+  Score s = fs->sync();
+  Cache fresh(store);
+  auto fs2 = VacFs::open(fresh, s);
+  Bytes out(std::size_t{1800} << 10);
+  EXPECT_EQ(fs2->read(fs2->lookup(fs2->root(), "big"), 0, out), out.size());
+  EXPECT_EQ(out, Bytes(std::size_t{1800} << 10, 7));
+  Bytes small(8192);
+  fs2->read(fs2->lookup(fs2->root(), "f99"), 0, small);
+  EXPECT_EQ(small, Bytes(8192, 100));
+}
+
 TEST(VacFs, ManySmallDirtyFilesStayWithinTheCacheBudget) {
   MemStore store;
   Cache cache(store, CacheOptions{.budget = 4 << 20});

@@ -433,8 +433,13 @@ void File::write(std::uint64_t offset, std::span<const std::uint8_t> data) {
   std::unique_lock lock(tree_->mu);
   write_locked(offset, data);
   if (tree_->cache.over_high_water()) {
+    // Write back every stream, not only this one: a tree of small files
+    // would otherwise flush (and wait for) each new file alone while the
+    // dirty bytes of others stay. The data stays local if it fails.
+    File* top = this;
+    while (top->parent_) top = top->parent_.get();
     try {
-      flush_locked();  // keeps memory bounded; the data stays local if it fails
+      top->flush_locked();
     } catch (const Error&) {
     }
   }
