@@ -382,6 +382,36 @@ TEST_F(LogStoreTest, ConcurrentWritersAndReaders) {
   EXPECT_EQ(r.index_entries, expected_blocks);
 }
 
+// Enough distinct data for many write-outs and segment changes: blocks are
+// read back while their bytes are in flight to the disk, and all survive.
+TEST_F(LogStoreTest, WritesOutsideTheLockLoseNothing) {
+  LogStoreOptions o;
+  o.segment_size = 3 << 20;
+  constexpr int kThreads = 6, kEach = 250;
+  std::vector<Score> scores(kThreads * kEach);
+  {
+    auto s = LogStore::open(dir, o);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; t++) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kEach; i++) {
+          const int n = t * kEach + i;
+          scores[n] = s->put(kWireData, block_of(n, 8192));
+          const int back = t * kEach + (i * 7919) % (i + 1);  // and one written earlier
+          EXPECT_EQ(s->get(scores[back], kWireData), block_of(back, 8192));
+          EXPECT_EQ(s->get(scores[n], kWireData), block_of(n, 8192));
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    s->sync();
+  }
+  auto s = LogStore::open(dir, o);
+  for (int n = 0; n < kThreads * kEach; n++) ASSERT_EQ(s->get(scores[n], kWireData), block_of(n, 8192)) << n;
+  s.reset();
+  EXPECT_TRUE(LogStore::check(dir).problems.empty());
+}
+
 // put_async returns at once; the blocks read back while queued, duplicates
 // are counted, and sync() makes all of them durable.
 TEST_F(LogStoreTest, AsyncPutsReadBackAndSyncMakesThemDurable) {

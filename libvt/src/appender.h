@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -30,14 +31,34 @@ class Appender {
   // Starts appending to the segment at `path`, open read-write as `fd`
   // (not owned), whose records end at `size`.
   void start(const std::filesystem::path& path, int fd, std::uint64_t size);
-  // Writes out everything and stops; the segment is finished.
+  // Writes out everything and stops; the segment is finished. No flight
+  // may be under way.
   void stop();
 
+  // Throws Error(Io) once the buffer is full of bytes that could not be
+  // written (the disk keeps failing).
   void append(std::span<const std::uint8_t> head, std::span<const std::uint8_t> data);
   bool full() const { return len_ >= threshold_; }
   // Writes what is gathered except the partial last block; with `all`, that
-  // block too (through the page cache), so the file holds every byte.
+  // block too (through the page cache), so the file holds every byte. No
+  // flight may be under way; a failed one is written first.
   void write_out(bool all);
+
+  // A write-out done without the caller's lock, so appends go on into a
+  // second buffer meanwhile (one O_DIRECT MiB takes a millisecond):
+  //   take()    under the lock: hands over the whole blocks gathered;
+  //   send()    without it: writes them;
+  //   landed()  under the lock again: frees the buffer, or keeps the bytes
+  //             for the next take() or write_out() and throws.
+  // While a flight is under way reads are answered from its buffer.
+  struct Flight {
+    std::span<const std::uint8_t> bytes;
+    std::uint64_t at;
+  };
+  bool in_flight() const { return flight_len_ > 0 && !flight_failed_; }
+  std::optional<Flight> take();
+  int send(const Flight& f) const;  // 0 or an errno
+  void landed(int err);
 
   // Copies the record at file offset `off` into `head` and `data` if its
   // end is held here. Its start may be in the file already: with `nowait`,
@@ -47,18 +68,30 @@ class Appender {
 
   bool direct() const { return static_cast<bool>(direct_); }
   // Records that end at or before this file offset are wholly in the file.
-  std::uint64_t in_file_end() const { return started() ? base_ : UINT64_MAX; }
+  std::uint64_t in_file_end() const { return !started() ? UINT64_MAX : flight_len_ > 0 ? flight_at_ : base_; }
 
  private:
-  void write_direct(std::size_t n);
-
   struct Free {
     void operator()(std::uint8_t* p) const { std::free(p); }
   };
+  using Buffer = std::unique_ptr<std::uint8_t, Free>;
+  Buffer make_buffer() const;
+  // Writes `n` bytes of `from` at `at`: direct if it can, else (or for
+  // what the file system refused) through the page cache. Throws.
+  void write_now(const std::uint8_t* from, std::size_t n, std::uint64_t at);
+  void land_failed_flight();
+
   std::size_t threshold_, capacity_;
-  std::unique_ptr<std::uint8_t, Free> buf_;  // kAlign-aligned, for O_DIRECT
+  Buffer buf_;  // kAlign-aligned, for O_DIRECT
   std::size_t len_ = 0;
   std::uint64_t base_ = 0;  // file offset of buf_[0]; aligned when direct
+  // The buffer taken for a write-out: [flight_at_, flight_at_ + flight_len_)
+  // comes just before base_. Empty when flight_len_ is 0.
+  Buffer flight_;
+  std::size_t flight_len_ = 0;
+  std::uint64_t flight_at_ = 0;
+  bool flight_failed_ = false;
+  Buffer spare_;
   int fd_ = -1;
   Fd direct_;
   std::string name_;

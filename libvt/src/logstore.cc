@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <condition_variable>
 #include <mutex>
 #include <unordered_map>
 
@@ -127,6 +128,7 @@ struct LogStore::Impl {
   std::vector<bool> dirty;  // segments written since their last fdatasync
   std::uint64_t checkpoints = 0;  // index commits that emptied `pending`
   std::optional<detail::Appender> appender;  // the last segment's appends
+  std::condition_variable landed;  // an appender's flight came down
 
   std::mutex sync_mu;  // one checkpoint at a time
 
@@ -357,8 +359,15 @@ struct LogStore::Impl {
     detail::encode_record_header(head, key.type, key.score, data);  // the checksum, outside the lock
     const std::size_t rec_size = detail::kRecordHeader + data.size();
     bool checkpoint;
+    std::optional<detail::Appender::Flight> flight;
     {
-      std::lock_guard lock(mu);
+      std::unique_lock lock(mu);
+      // A full buffer or a new segment waits for the write-out under way.
+      landed.wait(lock, [&] {
+        const Segment& last = *segments.back();
+        const bool rollover = last.size > 0 && last.size + rec_size > options.segment_size;
+        return !appender->in_flight() || !(appender->full() || rollover);
+      });
       if (pending.contains(key)) return false;
       if (checkpoints != seen && index->find(key)) return false;
       Segment* seg = segments.back().get();
@@ -371,11 +380,29 @@ struct LogStore::Impl {
       pending.emplace(key, Location{{seg->id, seg->size}, static_cast<std::uint32_t>(data.size())});
       dirty[seg->id] = true;
       seg->size += rec_size;
-      if (appender->full()) appender->write_out(false);
+      if (appender->full()) flight = appender->take();
       checkpoint = pending.size() >= kCheckpointEntries;
     }
+    if (flight) write_flight(*flight);
     if (checkpoint) sync();
     return true;
+  }
+
+  // Writes a flight out without the lock; the appends go on meanwhile. A
+  // failure is the caller's, though its own block is safe in memory.
+  void write_flight(const detail::Appender::Flight& flight) {
+    const int err = appender->send(flight);
+    std::lock_guard lock(mu);
+    struct Notify {
+      std::condition_variable& cv;
+      ~Notify() { cv.notify_all(); }
+    } notify{landed};
+    appender->landed(err);
+  }
+
+  // With `lock` held: no write-out is under way.
+  void wait_landed(std::unique_lock<std::mutex>& lock) {
+    landed.wait(lock, [&] { return !appender->in_flight(); });
   }
 
   void sync() {
@@ -384,7 +411,8 @@ struct LogStore::Impl {
     std::vector<std::shared_ptr<Segment>> to_sync;
     LogPos tail;
     {
-      std::lock_guard lock(mu);
+      std::unique_lock lock(mu);
+      wait_landed(lock);
       appender->write_out(true);
       batch.assign(pending.begin(), pending.end());
       for (std::size_t i = 0; i < dirty.size(); i++)
@@ -596,7 +624,8 @@ CheckReport LogStore::check(const fs::path& dir) {
 void LogStore::for_each(const std::function<void(WireType, std::span<const std::uint8_t>)>& fn) {
   std::vector<std::shared_ptr<Segment>> segs;
   {
-    std::lock_guard lock(impl_->mu);
+    std::unique_lock lock(impl_->mu);
+    impl_->wait_landed(lock);
     impl_->appender->write_out(true);
     segs = impl_->segments;
   }
