@@ -29,6 +29,8 @@ class SlowStore : public MemStore {
     nap();
     return MemStore::put(t, d);
   }
+  // Slow puts go to the server's pool, not the session's thread.
+  std::optional<Score> put_now(WireType, std::span<const std::uint8_t>) override { return std::nullopt; }
   std::atomic<int> syncs{0};
   void sync() override { syncs++; }
 
@@ -202,6 +204,30 @@ TEST(Net, SyncWaitsForEarlierWrites) {
   c->sync();
   EXPECT_EQ(store.block_count(), 100u);
   EXPECT_EQ(store.syncs.load(), 1);
+}
+
+// A store whose puts need no waiting gets them on the session's thread.
+TEST(Net, WritesToAQuickStoreAreStoredOnTheSpot) {
+  struct QuickStore : MemStore {
+    std::atomic<int> now{0};
+    std::optional<Score> put_now(WireType t, std::span<const std::uint8_t> d) override {
+      now++;
+      return MemStore::put_now(t, d);
+    }
+  } store;
+  Server server(store, "127.0.0.1:0");
+  server.start();
+  auto c = Client::connect(server.address());
+  std::vector<Score> scores;
+  for (int i = 0; i < 200; i++) {
+    Bytes b = block_of(i, 8192);
+    scores.push_back(Score::of(b));
+    c->put_async(kWireData, std::move(b), scores.back());
+  }
+  c->sync();
+  EXPECT_EQ(store.now.load(), 200);
+  EXPECT_EQ(store.block_count(), 200u);
+  for (int i = 0; i < 200; i += 17) EXPECT_EQ(c->get(scores[i], kWireData), block_of(i, 8192));
 }
 
 TEST(Net, ServerEnforcesLimitsAndReadOnly) {

@@ -228,6 +228,8 @@ struct Server::Impl {
           if (answer_now(m, answered)) break;
           [[fallthrough]];
         case MsgType::Twrite:
+          if (m.type == MsgType::Twrite && store_now(s, m, answered)) break;
+          [[fallthrough]];
         case MsgType::Tsync: {
           std::unique_lock lock(s.mu);
           if (s.in_flight >= kMaxInFlight) {  // let the queued ones drain first
@@ -262,6 +264,28 @@ struct Server::Impl {
     r.type = MsgType::Rread;
     r.tag = m.tag;
     r.data = std::move(*data);
+    r.pack_into(out);
+    return true;
+  }
+
+  // A write to a store that takes it on the spot is done by the session's
+  // own thread, as answer_now does for reads: handing 8 KiB blocks to the
+  // pool and back cost more than storing them. Failures are answered here.
+  bool store_now(Session& s, const Message& m, Bytes& out) {
+    Message r;
+    r.tag = m.tag;
+    try {
+      if (options.read_only) throw Error(Errc::ReadOnly, "server is read-only");
+      check_block_size(m.data.size(), options.max_block);
+      auto score = store.put_now(m.wire_type, m.data);
+      if (!score) return false;
+      r.type = MsgType::Rwrite;
+      r.score = *score;
+    } catch (const std::exception& e) {
+      log(s.peer + ": Twrite: " + e.what());
+      r.type = MsgType::Rerror;
+      r.error = std::string(e.what()).substr(0, kMaxStringSize);
+    }
     r.pack_into(out);
     return true;
   }

@@ -69,6 +69,7 @@ class LogStore final : public BlockStore {
   std::vector<Bytes> get_many(std::span<const BlockKey> keys) override;
   // Hashes `data` (the server's path: what arrives is verified).
   Score put(WireType type, std::span<const std::uint8_t> data) override;
+  std::optional<Score> put_now(WireType type, std::span<const std::uint8_t> data) override { return put(type, data); }
   // Trusts `score`: for in-process callers that just computed it (the
   // cache), so the embedded store does not hash every block twice. A
   // thread of the store's writes the block while the caller goes on.

@@ -15,6 +15,7 @@ class MemStore : public BlockStore {
   explicit MemStore(std::size_t max_block = 57344) : max_block_(max_block) {}
   Bytes get(const Score& score, WireType type) override;
   Score put(WireType type, std::span<const std::uint8_t> data) override;
+  std::optional<Score> put_now(WireType type, std::span<const std::uint8_t> data) override { return put(type, data); }
   bool has(const Score& score, WireType type) override;
   void sync() override {}
 

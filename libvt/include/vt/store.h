@@ -59,6 +59,10 @@ class BlockStore {
   // network (a server answers such reads on the spot); nullopt means call
   // get(). Throws as get() does.
   virtual std::optional<Bytes> get_now(const Score&, WireType) { return std::nullopt; }
+  // put(), if this store's puts wait for nothing but memory and the local
+  // disk (a server then stores writes on the spot, without handing them to
+  // another thread); nullopt means call put(). Throws as put() does.
+  virtual std::optional<Score> put_now(WireType, std::span<const std::uint8_t>) { return std::nullopt; }
 };
 
 }  // namespace vt
