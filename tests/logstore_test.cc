@@ -1,9 +1,11 @@
 // LogStore: durability, recovery, dedup, corruption, locking, reindex.
 #include <gtest/gtest.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <functional>
 #include <mutex>
@@ -410,6 +412,43 @@ TEST_F(LogStoreTest, WritesOutsideTheLockLoseNothing) {
   for (int n = 0; n < kThreads * kEach; n++) ASSERT_EQ(s->get(scores[n], kWireData), block_of(n, 8192)) << n;
   s.reset();
   EXPECT_TRUE(LogStore::check(dir).problems.empty());
+}
+
+// The log's write-outs happen on a thread of the store's: when the disk
+// refuses them (a file size limit here, as a full disk), puts still read
+// back, sync reports the failure, and once the disk takes the bytes again
+// nothing is lost.
+TEST_F(LogStoreTest, AWriteOutTheDiskRefusesIsReportedBySyncAndLosesNothing) {
+  std::mutex log_mu;
+  std::vector<std::string> logged;
+  LogStoreOptions o;
+  o.log = [&](const std::string& line) {
+    std::lock_guard lock(log_mu);
+    logged.push_back(line);
+  };
+  auto s = LogStore::open(dir, o);
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit low = old;
+  low.rlim_cur = 64 << 10;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &low), 0);
+
+  std::vector<Score> scores;
+  for (int i = 0; i < 150; i++) scores.push_back(s->put(kWireData, block_of(i, 8192)));  // more than one write-out
+  for (int i = 0; i < 150; i++) EXPECT_EQ(s->get(scores[i], kWireData), block_of(i, 8192));
+  EXPECT_THROW(s->sync(), Error);
+
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old), 0);
+  std::signal(SIGXFSZ, old_handler);
+  s->sync();
+  {
+    std::lock_guard lock(log_mu);
+    EXPECT_FALSE(logged.empty()) << "the failed write-out is logged";
+  }
+  s.reset();
+  auto again = LogStore::open(dir);
+  for (int i = 0; i < 150; i++) EXPECT_EQ(again->get(scores[i], kWireData), block_of(i, 8192));
 }
 
 // put_async returns at once; the blocks read back while queued, duplicates

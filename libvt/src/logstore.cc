@@ -15,6 +15,8 @@
 #include <fstream>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
+#include <thread>
 #include <unordered_map>
 
 #include "appender.h"
@@ -138,6 +140,43 @@ struct LogStore::Impl {
 
   std::unique_ptr<detail::PutQueue> queue;  // put_async's; only in a store opened for use
 
+  // The appender's flights go out on a thread of their own, so no put
+  // waits for the disk: a server stores blocks on its session thread, which
+  // a millisecond per MiB written would stall. Errors stay with the
+  // appender, which tries again; a sync reports them.
+  std::optional<detail::Appender::Flight> outgoing;  // guarded by mu
+  bool stopping = false;
+  std::condition_variable flights;  // outgoing or stopping
+  std::thread flusher;              // the last member: stops first
+
+  ~Impl() {
+    {
+      std::lock_guard lock(mu);
+      stopping = true;
+    }
+    flights.notify_one();
+    if (flusher.joinable()) flusher.join();
+  }
+
+  void run_flusher() {
+    std::unique_lock lock(mu);
+    for (;;) {
+      flights.wait(lock, [&] { return stopping || outgoing; });
+      if (!outgoing) return;  // stopping, with nothing left to write
+      const auto flight = *std::exchange(outgoing, std::nullopt);
+      lock.unlock();
+      const int err = appender->send(flight);
+      lock.lock();
+      try {
+        appender->landed(err);
+      } catch (const std::exception& e) {
+        counters.errors++;
+        log(std::string("log write-out failed; it will be tried again: ") + e.what());
+      }
+      landed.notify_all();
+    }
+  }
+
   static std::unique_ptr<Impl> open(const fs::path& dir, LogStoreOptions options) {
     fs::create_directories(dir);
     auto impl = std::make_unique<Impl>();
@@ -147,6 +186,7 @@ struct LogStore::Impl {
     impl->lock_file = lock_store(impl->dir);
     impl->index = std::make_unique<detail::LogIndex>(impl->dir / "index");
     impl->open_segments();
+    impl->flusher = std::thread([p = impl.get()] { p->run_flusher(); });
     return impl;
   }
 
@@ -359,7 +399,6 @@ struct LogStore::Impl {
     detail::encode_record_header(head, key.type, key.score, data);  // the checksum, outside the lock
     const std::size_t rec_size = detail::kRecordHeader + data.size();
     bool checkpoint;
-    std::optional<detail::Appender::Flight> flight;
     {
       std::unique_lock lock(mu);
       // A full buffer or a new segment waits for the write-out under way.
@@ -380,24 +419,16 @@ struct LogStore::Impl {
       pending.emplace(key, Location{{seg->id, seg->size}, static_cast<std::uint32_t>(data.size())});
       dirty[seg->id] = true;
       seg->size += rec_size;
-      if (appender->full()) flight = appender->take();
+      if (appender->full()) {
+        if (auto flight = appender->take()) {  // none while one is out
+          outgoing = flight;
+          flights.notify_one();
+        }
+      }
       checkpoint = pending.size() >= kCheckpointEntries;
     }
-    if (flight) write_flight(*flight);
     if (checkpoint) sync();
     return true;
-  }
-
-  // Writes a flight out without the lock; the appends go on meanwhile. A
-  // failure is the caller's, though its own block is safe in memory.
-  void write_flight(const detail::Appender::Flight& flight) {
-    const int err = appender->send(flight);
-    std::lock_guard lock(mu);
-    struct Notify {
-      std::condition_variable& cv;
-      ~Notify() { cv.notify_all(); }
-    } notify{landed};
-    appender->landed(err);
   }
 
   // With `lock` held: no write-out is under way.
