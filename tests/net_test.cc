@@ -230,6 +230,44 @@ TEST(Net, WritesToAQuickStoreAreStoredOnTheSpot) {
   for (int i = 0; i < 200; i += 17) EXPECT_EQ(c->get(scores[i], kWireData), block_of(i, 8192));
 }
 
+// Reads that miss memory reach the store in batches, and one absent block
+// in a batch fails only its own request.
+TEST(Net, ReadsThatMissMemoryAreServedTogether) {
+  struct CountingStore : MemStore {
+    std::atomic<int> batches{0}, keys{0};
+    std::vector<Bytes> get_many(std::span<const BlockKey> k) override {
+      batches++;
+      keys += static_cast<int>(k.size());
+      return MemStore::get_many(k);
+    }
+  } store;
+  std::vector<Score> scores;
+  for (int i = 0; i < 200; i++) scores.push_back(store.put(kWireData, block_of(i, 1000)));
+  Server server(store, "127.0.0.1:0");
+  server.start();
+  auto c = Client::connect(server.address());
+  std::vector<BlockKey> want;
+  for (const auto& sc : scores) want.push_back({sc, kWireData});
+  auto got = c->get_many(want);
+  ASSERT_EQ(got.size(), 200u);
+  for (int i = 0; i < 200; i++) EXPECT_EQ(got[i], block_of(i, 1000));
+  EXPECT_EQ(store.keys.load(), 200);
+  EXPECT_LT(store.batches.load(), 200 / 8) << "reads were served one by one";
+
+  std::vector<std::future<Bytes>> futures;
+  for (int i = 0; i < 50; i++) {
+    futures.push_back(c->get_async(scores[i], kWireData));
+    if (i == 25) futures.push_back(c->get_async(Score::of(block_of(9999)), kWireData));
+  }
+  for (std::size_t i = 0; i < futures.size(); i++) {
+    if (i == 26) {
+      EXPECT_THROW(futures[i].get(), Error);
+    } else {
+      EXPECT_EQ(futures[i].get(), block_of(static_cast<int>(i < 26 ? i : i - 1), 1000));
+    }
+  }
+}
+
 TEST(Net, ServerEnforcesLimitsAndReadOnly) {
   MemStore store;
   Server ro(store, "127.0.0.1:0", {.read_only = true});
