@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <functional>
 
+#include "chunk_writer.h"
 #include "cli.h"
 #include "vt/client.h"
 #include "vt/error.h"
@@ -25,7 +26,9 @@ namespace vt::cli {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr std::size_t kChunk = 1 << 20;
+constexpr std::size_t kChunk = tools::ChunkWriter::kChunk;
+// Files from this size on are written out by a ChunkWriter.
+constexpr std::uint64_t kLargeFile = 4 << 20;
 
 // A store and a cache for one command.
 struct Session {
@@ -358,23 +361,45 @@ class Extractor {
 
   void copy_out(int fd, const VacFs::NodePtr& node, const std::string& shown) {
     std::uint64_t size = vfs_.size(node), end = 0;  // end: where written data stops
+    const bool large = size >= kLargeFile;
+    if (large) writer_.start(fd, shown);
+    // However this ends, no write may outlive the caller's fd.
+    struct Drain {
+      tools::ChunkWriter* w;
+      ~Drain() {
+        if (!w) return;
+        try {
+          w->finish();
+        } catch (...) {
+        }
+      }
+    } drain{large ? &writer_ : nullptr};
     buf_.resize(kChunk);
     for (std::uint64_t off = 0; off < size;) {
-      std::size_t n = vfs_.read(node, off, std::span(buf_).first(static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, size - off))));
+      std::span<std::uint8_t> buf = large ? writer_.buffer() : std::span(buf_);
+      std::size_t n = vfs_.read(node, off, buf.first(static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, size - off))));
       if (n == 0) break;
-      std::span<const std::uint8_t> chunk(buf_.data(), n);
+      std::span<const std::uint8_t> chunk(buf.data(), n);
       if (!std::all_of(chunk.begin(), chunk.end(), [](auto b) { return b == 0; })) {  // zero runs stay holes
-        for (std::size_t done = 0; done < n;) {
-          ssize_t w = ::pwrite(fd, chunk.data() + done, n - done, static_cast<off_t>(off + done));
-          if (w < 0) {
-            if (errno == EINTR) continue;
-            throw_errno("write " + shown);
+        if (large) {
+          writer_.write(off, n);
+        } else {
+          for (std::size_t done = 0; done < n;) {
+            ssize_t w = ::pwrite(fd, chunk.data() + done, n - done, static_cast<off_t>(off + done));
+            if (w < 0) {
+              if (errno == EINTR) continue;
+              throw_errno("write " + shown);
+            }
+            done += static_cast<std::size_t>(w);
           }
-          done += static_cast<std::size_t>(w);
         }
         end = off + n;
       }
       off += n;
+    }
+    if (large) {
+      drain.w = nullptr;
+      writer_.finish();
     }
     // A hole at the end has to be made by size.
     if (end < size && ::ftruncate(fd, static_cast<off_t>(size)) < 0) throw_errno("truncate " + shown);
@@ -400,6 +425,7 @@ class Extractor {
   VacFs& vfs_;
   bool root_user_;
   Bytes buf_;
+  tools::ChunkWriter writer_;  // for large files
 };
 
 void list_tree(VacFs& vfs, const VacFs::NodePtr& dir, const std::string& prefix) {
