@@ -394,3 +394,40 @@ TEST(VacFs, ManySmallDirtyFilesStayWithinTheCacheBudget) {
   fs2->read(fs2->lookup(d2, "f1234"), 0, out);
   EXPECT_EQ(out, Bytes(8192, static_cast<std::uint8_t>(1234 % 251 + 1)));
 }
+
+// prefetch() asks for a small file's block ahead, once; the read that
+// follows is served from the cache. A broken file is left to the read.
+TEST(VacFs, PrefetchAsksForAFileAheadOfItsRead) {
+  struct Pipelined : MemStore {
+    std::atomic<int> asked{0};
+    bool pipelined() const override { return true; }
+    Bytes get(const Score& s, WireType t) override {
+      asked++;
+      return MemStore::get(s, t);
+    }
+  } store;
+  Score root;
+  {
+    Cache cache(store);
+    auto fs = VacFs::create(cache);
+    for (int i = 0; i < 3; i++) fs->write(fs->create(fs->root(), DirEntry{.elem = "f" + std::to_string(i), .mode = 0644}), 0, Bytes(3000, static_cast<std::uint8_t>(i + 1)));
+    fs->create(fs->root(), DirEntry{.elem = "empty", .mode = 0644});
+    root = fs->sync();
+  }
+  Cache cache(store);
+  auto fs = VacFs::open(cache, root);
+  auto f1 = fs->lookup(fs->root(), "f1");
+  auto empty = fs->lookup(fs->root(), "empty");
+  fs->prefetch(fs->lookup(fs->root(), "f0"));  // also brings the directory's entry block
+  const int before = store.asked;
+  fs->prefetch(f1);
+  EXPECT_EQ(store.asked, before + 1);
+  fs->prefetch(f1);
+  fs->prefetch(empty);  // nothing to fetch
+  fs->prefetch(fs->root());  // not a file
+  EXPECT_EQ(store.asked, before + 1);
+  Bytes out(3000);
+  EXPECT_EQ(fs->read(f1, 0, out), 3000u);
+  EXPECT_EQ(out, Bytes(3000, 2));
+  EXPECT_EQ(store.asked, before + 1) << "the read found the block in the cache";
+}

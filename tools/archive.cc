@@ -29,6 +29,8 @@ namespace fs = std::filesystem;
 constexpr std::size_t kChunk = tools::ChunkWriter::kChunk;
 // Files from this size on are written out by a ChunkWriter.
 constexpr std::uint64_t kLargeFile = 4 << 20;
+// How many files ahead vt unvac asks for.
+constexpr std::size_t kPrefetchFiles = 64;
 
 // A store and a cache for one command.
 struct Session {
@@ -306,7 +308,18 @@ class Extractor {
       int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (fd < 0) throw_errno("open directory " + shown);
       Fd guard(fd);
-      for (const auto& kid : vfs_.list(node)) extract(fd, vfs_.lookup(node, kid.elem), kid.elem, shown + "/" + kid.elem);
+      const auto kids = vfs_.list(node);
+      std::vector<VacFs::NodePtr> nodes;
+      nodes.reserve(kids.size());
+      for (const auto& kid : kids) nodes.push_back(vfs_.lookup(node, kid.elem));
+      // The files ahead are asked for early: small files then arrive in
+      // batches rather than one round trip each.
+      std::size_t asked = 0;
+      for (std::size_t i = 0; i < kids.size(); i++) {
+        for (; asked < kids.size() && asked < i + kPrefetchFiles; asked++)
+          if (nodes[asked] && !(kids[asked].mode & (kModeDir | kModeLink | kModeNamedPipe | kModeDevice))) vfs_.prefetch(nodes[asked]);
+        extract(fd, nodes[i], kids[i].elem, shown + "/" + kids[i].elem);
+      }
       finish(fd, d, shown, 0);
       return;
     }

@@ -575,4 +575,12 @@ Score File::block_score(std::uint64_t bn) {
   return parent->pointer(index);
 }
 
+void File::prefetch() {
+  std::shared_lock lock(tree_->mu);
+  Entry e = entry_locked();
+  if (!e.active() || e.size == 0) return;
+  Shape sh(e);
+  tree_->cache.prefetch(e.score, e.type, e.depth() == 0 ? sh.dsize : sh.psize);
+}
+
 }  // namespace vt

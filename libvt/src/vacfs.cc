@@ -309,6 +309,21 @@ std::size_t VacFs::read(const NodePtr& n, std::uint64_t offset, std::span<std::u
   return f->read(offset, out);
 }
 
+void VacFs::prefetch(const NodePtr& n) {
+  try {
+    std::shared_ptr<File> f;
+    {
+      std::lock_guard lock(impl_->mu);
+      if (n->de.is_dir() || n->removed) return;
+      impl_->ensure_streams(*n);
+      f = n->data;
+    }
+    f->prefetch();
+  } catch (const Error&) {
+    // Only a hint: the read that follows reports what is wrong, in order.
+  }
+}
+
 std::string VacFs::readlink(const NodePtr& n) {
   if (!(stat(n).mode & kModeLink)) throw Error(Errc::Invalid, "'" + n->de.elem + "' is not a symbolic link");
   std::uint64_t sz = size(n);

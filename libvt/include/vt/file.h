@@ -61,6 +61,9 @@ class File : public std::enable_shared_from_this<File> {
   void flush_before(std::uint64_t offset);
   // The score of data block `bn` (zero score for holes; maybe local).
   Score block_score(std::uint64_t bn);
+  // Starts fetching the stream's top block (all of a one-block stream), so
+  // that a reader going through many small files gets them in batches.
+  void prefetch();
 
  private:
   struct Tree;

@@ -47,6 +47,10 @@ class VacFs {
   // The entries of a directory, sorted by name.
   std::vector<DirEntry> list(const NodePtr& dir);
   std::size_t read(const NodePtr& file, std::uint64_t offset, std::span<std::uint8_t> out);
+  // Starts fetching the first blocks of a file about to be read (see
+  // File::prefetch); nothing for other kinds of node. Never throws: a
+  // broken file is reported by the read that follows.
+  void prefetch(const NodePtr& file);
   std::string readlink(const NodePtr& link);
   NodePtr parent(const NodePtr& node);
 
