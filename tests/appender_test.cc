@@ -174,9 +174,9 @@ TEST_F(AppenderTest, AFailedFlightKeepsItsBytesUntilTheDiskTakesThem) {
   fill();
   auto f = a.take();
   ASSERT_TRUE(f);
-  const int err = a.send(*f);
-  EXPECT_NE(err, 0);
-  EXPECT_THROW(a.landed(err), Error);
+  const bool sent = a.send(*f);
+  EXPECT_FALSE(sent);
+  EXPECT_THROW(a.landed(sent), Error);
   EXPECT_FALSE(a.in_flight());
   for (auto [off, sz] : records) check(a, off, sz);  // still answered from memory
   // Retried with the next take(), and failing again: nothing is lost, and

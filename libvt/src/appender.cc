@@ -93,28 +93,26 @@ std::optional<Appender::Flight> Appender::take() {
     std::memcpy(spare_.get(), buf_.get() + whole, rest);  // the held partial block
     flight_ = std::exchange(buf_, std::move(spare_));
     flight_len_ = whole;
-    flight_at_ = base_;
     base_ += whole;
     len_ = rest;
   }
   flight_failed_ = false;  // a failed flight is tried again
-  return Flight{{flight_.get(), flight_len_}, flight_at_};
+  return Flight{{flight_.get(), flight_len_}, flight_at()};
 }
 
-int Appender::send(const Flight& f) const {
-  const int fd = direct_ ? direct_.get() : fd_;
-  for (std::size_t done = 0; done < f.bytes.size();) {
-    ssize_t n = ::pwrite(fd, f.bytes.data() + done, f.bytes.size() - done, static_cast<off_t>(f.at + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return n < 0 ? errno : EIO;
-    if (direct_ && static_cast<std::size_t>(n) != f.bytes.size()) return EINVAL;  // the rest would be unaligned
-    done += static_cast<std::size_t>(n);
+// Only writes: what a refusal means (another alignment, a full disk) is
+// for landed() to find out, under the lock.
+bool Appender::send(const Flight& f) const {
+  try {
+    pwrite_all(direct_ ? direct_.get() : fd_, f.bytes, f.at, name_);
+    return true;
+  } catch (const Error&) {
+    return false;
   }
-  return 0;
 }
 
-void Appender::landed(int err) {
-  if (err == 0) {
+void Appender::landed(bool sent) {
+  if (sent) {
     spare_ = std::move(flight_);
     flight_len_ = 0;
     return;
@@ -127,7 +125,7 @@ void Appender::landed(int err) {
 }
 
 void Appender::land_failed_flight() {
-  write_now(flight_.get(), flight_len_, flight_at_);
+  write_now(flight_.get(), flight_len_, flight_at());
   spare_ = std::move(flight_);
   flight_len_ = 0;
   flight_failed_ = false;
@@ -152,7 +150,7 @@ Appender::Read Appender::read(std::uint64_t off, std::span<std::uint8_t> head, s
     }
     while (!out.empty() && !blocked) {  // from the flight's buffer, then the gathering one
       const bool flying = at < base_;
-      const std::uint8_t* from = flying ? flight_.get() + (at - flight_at_) : buf_.get() + (at - base_);
+      const std::uint8_t* from = flying ? flight_.get() + (at - flight_at()) : buf_.get() + (at - base_);
       const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), (flying ? base_ : base_ + len_) - at));
       std::memcpy(out.data(), from, n);
       out = out.subspan(n);

@@ -48,8 +48,9 @@ class Appender {
   // second buffer meanwhile (one O_DIRECT MiB takes a millisecond):
   //   take()    under the lock: hands over the whole blocks gathered;
   //   send()    without it: writes them;
-  //   landed()  under the lock again: frees the buffer, or keeps the bytes
-  //             for the next take() or write_out() and throws.
+  //   landed()  under the lock again: frees the buffer, or (after one more
+  //             try) keeps the bytes for the next take() or write_out()
+  //             and throws.
   // While a flight is under way reads are answered from its buffer.
   struct Flight {
     std::span<const std::uint8_t> bytes;
@@ -57,8 +58,8 @@ class Appender {
   };
   bool in_flight() const { return flight_len_ > 0 && !flight_failed_; }
   std::optional<Flight> take();
-  int send(const Flight& f) const;  // 0 or an errno
-  void landed(int err);
+  bool send(const Flight& f) const;  // false: the disk refused
+  void landed(bool sent);
 
   // Copies the record at file offset `off` into `head` and `data` if its
   // end is held here. Its start may be in the file already: with `nowait`,
@@ -68,7 +69,7 @@ class Appender {
 
   bool direct() const { return static_cast<bool>(direct_); }
   // Records that end at or before this file offset are wholly in the file.
-  std::uint64_t in_file_end() const { return !started() ? UINT64_MAX : flight_len_ > 0 ? flight_at_ : base_; }
+  std::uint64_t in_file_end() const { return !started() ? UINT64_MAX : flight_at(); }
 
  private:
   struct Free {
@@ -80,16 +81,16 @@ class Appender {
   // what the file system refused) through the page cache. Throws.
   void write_now(const std::uint8_t* from, std::size_t n, std::uint64_t at);
   void land_failed_flight();
+  // The flight's bytes come just before base_ (at base_ when there is none).
+  std::uint64_t flight_at() const { return base_ - flight_len_; }
 
   std::size_t threshold_, capacity_;
   Buffer buf_;  // kAlign-aligned, for O_DIRECT
   std::size_t len_ = 0;
   std::uint64_t base_ = 0;  // file offset of buf_[0]; aligned when direct
-  // The buffer taken for a write-out: [flight_at_, flight_at_ + flight_len_)
-  // comes just before base_. Empty when flight_len_ is 0.
+  // The buffer taken for a write-out, holding [flight_at(), base_).
   Buffer flight_;
   std::size_t flight_len_ = 0;
-  std::uint64_t flight_at_ = 0;
   bool flight_failed_ = false;
   Buffer spare_;
   int fd_ = -1;

@@ -165,10 +165,10 @@ struct LogStore::Impl {
       if (!outgoing) return;  // stopping, with nothing left to write
       const auto flight = *std::exchange(outgoing, std::nullopt);
       lock.unlock();
-      const int err = appender->send(flight);
+      const bool sent = appender->send(flight);
       lock.lock();
       try {
-        appender->landed(err);
+        appender->landed(sent);
       } catch (const std::exception& e) {
         counters.errors++;
         log(std::string("log write-out failed; it will be tried again: ") + e.what());
