@@ -402,15 +402,11 @@ struct LogStore::Impl {
     {
       std::unique_lock lock(mu);
       // A full buffer or a new segment waits for the write-out under way.
-      landed.wait(lock, [&] {
-        const Segment& last = *segments.back();
-        const bool rollover = last.size > 0 && last.size + rec_size > options.segment_size;
-        return !appender->in_flight() || !(appender->full() || rollover);
-      });
+      landed.wait(lock, [&] { return !appender->in_flight() || !(appender->full() || needs_new_segment(rec_size)); });
       if (pending.contains(key)) return false;
       if (checkpoints != seen && index->find(key)) return false;
       Segment* seg = segments.back().get();
-      if (seg->size > 0 && seg->size + rec_size > options.segment_size) {
+      if (needs_new_segment(rec_size)) {
         appender->stop();
         seg = &add_segment();
       }
@@ -429,6 +425,12 @@ struct LogStore::Impl {
     }
     if (checkpoint) sync();
     return true;
+  }
+
+  // With `mu` held: a record of `rec_size` bytes starts the next segment.
+  bool needs_new_segment(std::size_t rec_size) const {
+    const Segment& last = *segments.back();
+    return last.size > 0 && last.size + rec_size > options.segment_size;
   }
 
   // With `lock` held: no write-out is under way.

@@ -29,6 +29,14 @@ constexpr unsigned kMaxInFlight = 256;  // per connection, as many as tags
 // large enough for long disk reads, small enough to spread over workers.
 constexpr std::size_t kReadBatch = 64;
 
+Message error_reply(std::uint8_t tag, const std::string& text) {
+  Message m;
+  m.type = MsgType::Rerror;
+  m.tag = tag;
+  m.error = text.substr(0, kMaxStringSize);
+  return m;
+}
+
 struct Session {
   explicit Session(detail::Conn c, std::string p) : conn(std::move(c)), peer(std::move(p)) {}
   detail::Conn conn;
@@ -84,13 +92,7 @@ struct Session {
       conn.shutdown();  // the reader sees the hang-up and ends the session
     }
   }
-  void reply_error(std::uint8_t tag, const std::string& text) {
-    Message m;
-    m.type = MsgType::Rerror;
-    m.tag = tag;
-    m.error = text.substr(0, kMaxStringSize);
-    reply(m);
-  }
+  void reply_error(std::uint8_t tag, const std::string& text) { reply(error_reply(tag, text)); }
 };
 
 }  // namespace
@@ -319,24 +321,28 @@ struct Server::Impl {
     return true;
   }
 
+  // What every Twrite must pass, on the spot or on the pool.
+  void check_write(const Message& m) const {
+    if (options.read_only) throw Error(Errc::ReadOnly, "server is read-only");
+    check_block_size(m.data.size(), options.max_block);
+  }
+
   // A write to a store that takes it on the spot is done by the session's
   // own thread, as answer_now does for reads: handing 8 KiB blocks to the
   // pool and back cost more than storing them. Failures are answered here.
   bool store_now(Session& s, const Message& m, Bytes& out) {
     Message r;
-    r.tag = m.tag;
     try {
-      if (options.read_only) throw Error(Errc::ReadOnly, "server is read-only");
-      check_block_size(m.data.size(), options.max_block);
+      check_write(m);
       auto score = store.put_now(m.wire_type, m.data);
       if (!score) return false;
       r.type = MsgType::Rwrite;
       r.score = *score;
     } catch (const std::exception& e) {
       log(s.peer + ": Twrite: " + e.what());
-      r.type = MsgType::Rerror;
-      r.error = std::string(e.what()).substr(0, kMaxStringSize);
+      r = error_reply(m.tag, e.what());
     }
+    r.tag = m.tag;
     r.pack_into(out);
     return true;
   }
@@ -377,8 +383,7 @@ struct Server::Impl {
         return r;
       }
       case MsgType::Twrite:
-        if (options.read_only) throw Error(Errc::ReadOnly, "server is read-only");
-        check_block_size(m.data.size(), options.max_block);
+        check_write(m);
         r.type = MsgType::Rwrite;
         r.score = store.put(m.wire_type, m.data);
         return r;
