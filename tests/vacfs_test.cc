@@ -412,6 +412,7 @@ TEST(VacFs, PrefetchAsksForAFileAheadOfItsRead) {
     auto fs = VacFs::create(cache);
     for (int i = 0; i < 3; i++) fs->write(fs->create(fs->root(), DirEntry{.elem = "f" + std::to_string(i), .mode = 0644}), 0, Bytes(3000, static_cast<std::uint8_t>(i + 1)));
     fs->create(fs->root(), DirEntry{.elem = "empty", .mode = 0644});
+    fs->create(fs->root(), DirEntry{.elem = "link", .mode = kModeLink | 0777}, "f1");
     root = fs->sync();
   }
   Cache cache(store);
@@ -424,7 +425,8 @@ TEST(VacFs, PrefetchAsksForAFileAheadOfItsRead) {
   EXPECT_EQ(store.asked, before + 1);
   fs->prefetch(f1);
   fs->prefetch(empty);  // nothing to fetch
-  fs->prefetch(fs->root());  // not a file
+  fs->prefetch(fs->root());                         // not a file
+  fs->prefetch(fs->lookup(fs->root(), "link"));  // nor is a link
   EXPECT_EQ(store.asked, before + 1);
   Bytes out(3000);
   EXPECT_EQ(fs->read(f1, 0, out), 3000u);

@@ -317,7 +317,7 @@ class Extractor {
       std::size_t asked = 0;
       for (std::size_t i = 0; i < kids.size(); i++) {
         for (; asked < kids.size() && asked < i + kPrefetchFiles; asked++)
-          if (nodes[asked] && !(kids[asked].mode & (kModeDir | kModeLink | kModeNamedPipe | kModeDevice))) vfs_.prefetch(nodes[asked]);
+          if (nodes[asked]) vfs_.prefetch(nodes[asked]);
         extract(fd, nodes[i], kids[i].elem, shown + "/" + kids[i].elem);
       }
       finish(fd, d, shown, 0);

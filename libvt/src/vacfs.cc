@@ -314,7 +314,7 @@ void VacFs::prefetch(const NodePtr& n) {
     std::shared_ptr<File> f;
     {
       std::lock_guard lock(impl_->mu);
-      if (n->de.is_dir() || n->removed) return;
+      if (!n->de.is_file() || n->removed) return;
       impl_->ensure_streams(*n);
       f = n->data;
     }

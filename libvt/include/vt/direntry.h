@@ -46,6 +46,8 @@ struct DirEntry {
   std::vector<std::pair<std::string, Bytes>> xattrs;  // section type 17 each
 
   bool is_dir() const { return mode & kModeDir; }
+  // A regular file: not a directory, symbolic link, named pipe or device.
+  bool is_file() const { return !(mode & (kModeDir | kModeLink | kModeNamedPipe | kModeDevice)); }
 
   // Version 9. Throws Error(Invalid) for fields that cannot be stored.
   Bytes pack() const;
