@@ -140,9 +140,7 @@ class Archiver {
         out_.create_from(dir, meta, old_->streams(prev).first);
         progress_.reused++;
       } else {
-        auto node = out_.create(dir, meta);
-        copy_file(path, node, static_cast<std::uint64_t>(st.st_size));
-        out_.set_meta(node, meta);  // writing stamped the current time
+        out_.create_from(dir, meta, copy_file(path, static_cast<std::uint64_t>(st.st_size)));
       }
     } else if (S_ISLNK(st.st_mode)) {
       std::string target(static_cast<std::size_t>(st.st_size) + 1, '\0');
@@ -201,10 +199,12 @@ class Archiver {
     return names;
   }
 
-  void copy_file(const fs::path& path, const VacFs::NodePtr& node, std::uint64_t size) {
+  // The file's contents as a new stream, sent to the store as they are read.
+  Entry copy_file(const fs::path& path, std::uint64_t size) {
     detail_fd fd(open_quietly(path, O_RDONLY));
     if (fd.fd < 0) throw_errno("open " + path.string());
     buf_.resize(kChunk);
+    Sink sink = out_.sink();
     std::uint64_t off = 0;
     for (;;) {
       ssize_t n = ::pread(fd.fd, buf_.data(), buf_.size(), static_cast<off_t>(off));
@@ -213,15 +213,13 @@ class Archiver {
         throw_errno("read " + path.string());
       }
       if (n == 0) break;
-      std::span<const std::uint8_t> chunk(buf_.data(), static_cast<std::size_t>(n));
-      // Zero runs are holes: nothing to store.
-      if (!std::all_of(chunk.begin(), chunk.end(), [](auto b) { return b == 0; })) out_.write(node, off, chunk);
+      sink.write(std::span(buf_).first(static_cast<std::size_t>(n)));  // zero blocks become holes
       off += static_cast<std::uint64_t>(n);
       progress_.bytes += static_cast<std::uint64_t>(n);
       progress_.tick();
     }
     if (off != size) fmt::print(stderr, "vt: {} changed size while being read\n", path.string());
-    out_.truncate(node, off);
+    return sink.finish();
   }
 
   struct detail_fd {

@@ -388,6 +388,8 @@ VacFs::NodePtr VacFs::create_from(const NodePtr& dir, DirEntry meta, const Entry
   return node;
 }
 
+Sink VacFs::sink() { return Sink(impl_->cache, pointer_size(impl_->bs()), impl_->bs()); }
+
 std::pair<Entry, std::optional<Entry>> VacFs::streams(const NodePtr& n) {
   std::shared_ptr<File> d, me;
   {

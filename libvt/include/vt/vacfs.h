@@ -18,6 +18,7 @@
 #include "vt/cache.h"
 #include "vt/direntry.h"
 #include "vt/file.h"
+#include "vt/sink.h"
 #include "vt/root.h"
 
 namespace vt {
@@ -60,8 +61,12 @@ class VacFs {
   // if the name exists.
   NodePtr create(const NodePtr& dir, DirEntry meta, const std::string& target = "");
   // Creates a file whose contents are an existing stream of the same store
-  // (incremental archiving: an unchanged file is not read again).
+  // (incremental archiving: an unchanged file is not read again, or one
+  // written by sink()).
   NodePtr create_from(const NodePtr& dir, DirEntry meta, const Entry& stream);
+  // A sink for a new file's contents, shaped as this archive's files are:
+  // writing a whole file front to back, it goes straight to the store.
+  Sink sink();
   // The entries of a node's streams: data (or dir) and, for directories, meta.
   std::pair<Entry, std::optional<Entry>> streams(const NodePtr& node);
   void write(const NodePtr& file, std::uint64_t offset, std::span<const std::uint8_t> data);
