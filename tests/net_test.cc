@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -513,13 +515,74 @@ TEST(Net, StopHangsUpOpenConnections) {
   EXPECT_THROW(c->ping(), Error);
 }
 
+namespace {
+
+// A fresh directory for socket files, removed afterwards.
+struct SocketDir {
+  std::filesystem::path path;
+  SocketDir() {
+    char tmpl[] = "/tmp/vt-net-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~SocketDir() { std::filesystem::remove_all(path); }
+  std::string address(const char* name) const { return "unix!" + (path / name).string(); }
+};
+
+}  // namespace
+
+TEST(Net, UnixSocketsCarryTheProtocol) {
+  SocketDir dir;
+  MemStore store;
+  std::string address = dir.address("venti.sock");
+  {
+    Server server(store, address);
+    server.start();
+    EXPECT_EQ(server.address(), address);
+    auto c = Client::connect(address);
+    Bytes data = block_of(3, 9000);
+    Score s = c->put(kWireData, data);
+    EXPECT_EQ(c->get(s, kWireData), data);
+    c->sync();
+  }
+  // A stopped server leaves no socket file behind.
+  EXPECT_FALSE(std::filesystem::exists(dir.path / "venti.sock"));
+  try {
+    Client::connect(address);
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::Io);
+    EXPECT_NE(std::string(e.what()).find(address), std::string::npos) << e.what();
+  }
+}
+
+TEST(Net, AStaleSocketIsReplacedButNothingElse) {
+  SocketDir dir;
+  MemStore store;
+  // A socket file whose server died: nobody listens on it.
+  std::string stale = dir.address("stale.sock");
+  { detail::Fd dead = detail::listen_on(parse_address(stale)); }
+  ASSERT_TRUE(std::filesystem::is_socket(dir.path / "stale.sock"));
+  Server server(store, stale);
+  server.start();
+  Client::connect(stale)->ping();
+  // A live server's socket, and a plain file, are left alone.
+  EXPECT_THROW(Server(store, stale), Error);
+  Client::connect(stale)->ping();
+  std::ofstream(dir.path / "file") << "keep me";
+  EXPECT_THROW(Server(store, dir.address("file")), Error);
+  EXPECT_EQ(std::filesystem::file_size(dir.path / "file"), 7u);
+}
+
 TEST(Address, Forms) {
   EXPECT_EQ(parse_address("example.org:1234").str(), "example.org:1234");
   EXPECT_EQ(parse_address("tcp!example.org!1234").str(), "example.org:1234");
   EXPECT_EQ(parse_address("tcp!example.org!venti").str(), "example.org:17034");
   EXPECT_EQ(parse_address("example.org").str(), "example.org:17034");
   EXPECT_EQ(parse_address("[::1]:99").str(), "[::1]:99");
-  for (const char* bad : {"host:99999", "host:x", "udp!h!1", ":5", "[::1"}) EXPECT_THROW(parse_address(bad), Error) << bad;
+  EXPECT_EQ(parse_address("unix!/run/venti.sock").str(), "unix!/run/venti.sock");
+  EXPECT_TRUE(parse_address("unix!/run/venti.sock").is_unix());
+  EXPECT_EQ(parse_address("unix!/run/venti.sock").path, "/run/venti.sock");
+  for (const char* bad : {"host:99999", "host:x", "udp!h!1", ":5", "[::1", "unix!"}) EXPECT_THROW(parse_address(bad), Error) << bad;
   ::setenv("venti", "tcp!10.1.2.3!555", 1);
   EXPECT_EQ(parse_address("").str(), "10.1.2.3:555");
   ::unsetenv("venti");

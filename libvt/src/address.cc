@@ -8,6 +8,7 @@
 namespace vt {
 
 std::string Address::str() const {
+  if (is_unix()) return "unix!" + path;
   bool v6 = host.find(':') != std::string::npos;
   return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
@@ -31,6 +32,11 @@ Address parse_address(std::string_view text) {
   Address a;
   if (auto bang = text.find('!'); bang != std::string_view::npos) {  // net!host[!port]
     auto net = text.substr(0, bang);
+    if (net == "unix") {
+      a.path = std::string(text.substr(bang + 1));
+      if (a.path.empty()) throw Error(Errc::Invalid, "no socket path in address '" + std::string(whole) + "'");
+      return a;
+    }
     if (net != "tcp" && net != "net") throw Error(Errc::Invalid, "unsupported network in address '" + std::string(whole) + "'");
     text.remove_prefix(bang + 1);
     auto bang2 = text.find('!');

@@ -4,6 +4,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -60,9 +62,42 @@ Fd first_socket(const Address& a, bool passive, const std::string& failure, Use 
   throw Error(Errc::Io, failure + " " + a.str() + ": " + std::strerror(err));
 }
 
+sockaddr_un unix_sockaddr(const Address& a) {
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  if (a.path.size() >= sizeof sun.sun_path) throw Error(Errc::Invalid, "socket path too long: " + a.path);
+  std::memcpy(sun.sun_path, a.path.c_str(), a.path.size() + 1);
+  return sun;
+}
+
+// A Unix-domain socket on which `use` (connect, or bind and listen) succeeded.
+template <typename Use>
+Fd unix_socket(const Address& a, const std::string& failure, Use use) {
+  sockaddr_un sun = unix_sockaddr(a);
+  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (fd && use(fd.get(), sun)) return fd;
+  throw Error(Errc::Io, failure + " " + a.str() + ": " + std::strerror(errno));
+}
+
+bool connect_unix(int s, const sockaddr_un& sun) { return ::connect(s, reinterpret_cast<const sockaddr*>(&sun), sizeof sun) == 0; }
+
+bool bind_unix(int s, const sockaddr_un& sun) {
+  return ::bind(s, reinterpret_cast<const sockaddr*>(&sun), sizeof sun) == 0 && ::listen(s, 128) == 0;
+}
+
+// A socket file nobody listens on (left by a server that died) may be
+// replaced; anything else at the path is not ours to remove.
+bool stale_socket(const Address& a) {
+  struct stat st;
+  if (::lstat(a.path.c_str(), &st) < 0 || !S_ISSOCK(st.st_mode)) return false;
+  Fd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  return probe && !connect_unix(probe.get(), unix_sockaddr(a)) && errno == ECONNREFUSED;
+}
+
 }  // namespace
 
 Conn Conn::dial(const Address& address) {
+  if (address.is_unix()) return Conn(unix_socket(address, "cannot connect to venti server", connect_unix));
   Fd fd = first_socket(address, false, "cannot connect to venti server",
                        [](int s, const addrinfo& p) { return ::connect(s, p.ai_addr, p.ai_addrlen) == 0; });
   int one = 1;
@@ -135,6 +170,10 @@ void Conn::write_all(std::span<const std::uint8_t> data) {
 void Conn::shutdown() { ::shutdown(fd_.get(), SHUT_RDWR); }
 
 Fd listen_on(const Address& address) {
+  if (address.is_unix()) {
+    if (stale_socket(address)) ::unlink(address.path.c_str());
+    return unix_socket(address, "cannot listen on", bind_unix);
+  }
   return first_socket(address, true, "cannot listen on", [](int s, const addrinfo& p) {
     int one = 1;
     setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -146,6 +185,11 @@ Address local_address(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) < 0) throw_errno("getsockname");
+  if (ss.ss_family == AF_UNIX) {
+    Address a;
+    a.path = reinterpret_cast<const sockaddr_un*>(&ss)->sun_path;
+    return a;
+  }
   char host[NI_MAXHOST], port[NI_MAXSERV];
   int rc = getnameinfo(reinterpret_cast<sockaddr*>(&ss), len, host, sizeof host, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV);
   if (rc != 0) throw Error(Errc::Io, std::string("getnameinfo: ") + gai_strerror(rc));

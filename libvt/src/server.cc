@@ -137,7 +137,7 @@ struct Server::Impl {
       }
       reap();
       int one = 1;  // small replies must not wait for Nagle
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      if (ss.ss_family != AF_UNIX) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       std::string peer = peer_name(ss, len);
       auto s = std::make_shared<Session>(detail::Conn(detail::Fd(fd)), peer);
       sessions.push_back(s);
@@ -146,6 +146,7 @@ struct Server::Impl {
   }
 
   static std::string peer_name(const sockaddr_storage& ss, socklen_t len) {
+    if (ss.ss_family == AF_UNIX) return "a local process";
     char host[NI_MAXHOST], port[NI_MAXSERV];
     if (getnameinfo(reinterpret_cast<const sockaddr*>(&ss), len, host, sizeof host, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV) != 0)
       return "?";
@@ -412,6 +413,7 @@ struct Server::Impl {
     if (background.joinable()) background.join();
     for (auto& s : all) s->conn.shutdown();
     for (auto& s : all) s->thread.join();
+    if (Address a = parse_address(bound); a.is_unix()) ::unlink(a.path.c_str());
     std::lock_guard lock(mu);
     sessions.clear();
   }
