@@ -39,7 +39,10 @@ using detail::LogPos;
 
 namespace {
 
-constexpr std::size_t kCheckpointEntries = 1 << 16;  // bounds the in-memory pending map
+// Index entries the in-memory pending map gathers before a checkpoint
+// commits them, on a thread of its own; a writer that gets this many
+// further ahead of the checkpoints commits them itself, which bounds memory.
+constexpr std::size_t kCheckpointEntries = 1 << 16;
 // Appends gather and reach the file in writes of this size.
 constexpr std::size_t kWriteBuffer = 1 << 20;
 // put_async's queue: a bound on memory beyond the caller's own.
@@ -147,15 +150,40 @@ struct LogStore::Impl {
   std::optional<detail::Appender::Flight> outgoing;  // guarded by mu
   bool stopping = false;
   std::condition_variable flights;  // outgoing or stopping
-  std::thread flusher;              // the last member: stops first
+  std::thread flusher;
+
+  // Checkpoints (an fdatasync and an index commit: a long pause) run on a
+  // thread of their own too, so the puts that fill `pending` do not stop.
+  bool checkpoint_wanted = false;   // guarded by mu
+  std::condition_variable checkpoint_cv;  // checkpoint_wanted or stopping
+  std::thread checkpointer;         // the last member: stops first
 
   ~Impl() {
     {
       std::lock_guard lock(mu);
       stopping = true;
     }
+    checkpoint_cv.notify_one();
+    if (checkpointer.joinable()) checkpointer.join();
     flights.notify_one();
     if (flusher.joinable()) flusher.join();
+  }
+
+  void run_checkpointer() {
+    std::unique_lock lock(mu);
+    for (;;) {
+      checkpoint_cv.wait(lock, [&] { return stopping || checkpoint_wanted; });
+      if (stopping) return;
+      lock.unlock();
+      try {
+        sync();
+      } catch (const std::exception& e) {  // the entries stay pending; a sync reports it
+        counters.errors++;
+        log(std::string("index checkpoint failed; it will be tried again: ") + e.what());
+      }
+      lock.lock();
+      checkpoint_wanted = false;
+    }
   }
 
   void run_flusher() {
@@ -187,6 +215,7 @@ struct LogStore::Impl {
     impl->index = std::make_unique<detail::LogIndex>(impl->dir / "index");
     impl->open_segments();
     impl->flusher = std::thread([p = impl.get()] { p->run_flusher(); });
+    impl->checkpointer = std::thread([p = impl.get()] { p->run_checkpointer(); });
     return impl;
   }
 
@@ -421,7 +450,11 @@ struct LogStore::Impl {
           flights.notify_one();
         }
       }
-      checkpoint = pending.size() >= kCheckpointEntries;
+      if (pending.size() >= kCheckpointEntries && !checkpoint_wanted) {
+        checkpoint_wanted = true;
+        checkpoint_cv.notify_one();
+      }
+      checkpoint = pending.size() >= 2 * kCheckpointEntries;  // the checkpointer fell behind
     }
     if (checkpoint) sync();
     return true;
