@@ -20,6 +20,10 @@ constexpr std::size_t kOutboxBytes = 64 << 10;
 // Messages wait in the outbox only while this many tags are free, so a
 // thread waiting for a tag always waits for messages already sent.
 constexpr std::size_t kDeferTags = 32;
+// A sender that finds no tag free waits for this many: woken per reply, it
+// would send one message per wake-up and the server would read one per
+// wake-up too.
+constexpr std::size_t kRefillTags = kDeferTags;
 }  // namespace
 
 struct Client::Impl {
@@ -59,8 +63,8 @@ struct Client::Impl {
           waiting[reply.tag] = nullptr;
           if (!done) throw Error(Errc::Protocol, "reply with unknown tag " + std::to_string(reply.tag));
           free_tags.push_back(reply.tag);
+          if (free_tags.size() == kRefillTags) tag_free.notify_all();
         }
-        tag_free.notify_one();
         done(&reply, nullptr);
       }
     } catch (const std::exception& e) {
@@ -94,7 +98,7 @@ struct Client::Impl {
     std::uint8_t tag;
     {
       std::unique_lock lock(mu);
-      tag_free.wait(lock, [&] { return dead || !free_tags.empty(); });
+      if (free_tags.empty()) tag_free.wait(lock, [&] { return dead || free_tags.size() >= kRefillTags; });
       if (dead) throw closed_error();
       tag = free_tags.back();
       free_tags.pop_back();
@@ -124,8 +128,8 @@ struct Client::Impl {
       std::lock_guard lock(mu);
       waiting[tag] = nullptr;
       free_tags.push_back(tag);
+      if (free_tags.size() == kRefillTags) tag_free.notify_all();
     }
-    tag_free.notify_one();
   }
 
   // Sends what waits in the outbox; a failure fails every waiting request.

@@ -52,7 +52,7 @@ class Conn {
   bool fill();  // false at end of stream
 
   Fd fd_;
-  std::vector<std::uint8_t> buf_ = std::vector<std::uint8_t>(1 << 17);
+  std::vector<std::uint8_t> buf_ = std::vector<std::uint8_t>(1 << 20);
   std::size_t head_ = 0, tail_ = 0;
 };
 

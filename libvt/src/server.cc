@@ -28,6 +28,11 @@ constexpr unsigned kMaxInFlight = 256;  // per connection, as many as tags
 // Reads that miss memory go to the store in batches of up to this many:
 // large enough for long disk reads, small enough to spread over workers.
 constexpr std::size_t kReadBatch = 64;
+// Replies made on the spot go out in groups of this many while more
+// requests wait: the client gets its tags back in a steady stream rather
+// than a whole window's worth at the end of a long batch, so it never
+// idles while the server works, nor the server while the client does.
+constexpr unsigned kReplyBatch = 32;
 
 Message error_reply(std::uint8_t tag, const std::string& text) {
   Message m;
@@ -226,7 +231,14 @@ struct Server::Impl {
       }
     } flush{pool, jobs, queue_reads, s, answered};
     bool more = true;
+    unsigned unsent = 0;  // replies in `answered`
     do {
+      if (unsent == kReplyBatch) {
+        s.send(answered);
+        answered.clear();
+        unsent = 0;
+      }
+      const std::size_t answered_before = answered.size();
       Message m = s.conn.read_message();
       switch (m.type) {
         case MsgType::Tgoodbye: more = false; break;
@@ -265,6 +277,7 @@ struct Server::Impl {
         }
         default: throw Error(Errc::Protocol, "client sent " + to_string(m.type));
       }
+      if (answered.size() != answered_before) unsent++;
     } while (more && s.conn.message_buffered());
     return more;
   }
