@@ -307,6 +307,29 @@ TEST(Net, ClientRejectsWrongData) {
   }
 }
 
+TEST(Conn, MessageArrivedReadsWithoutWaiting) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  detail::Conn conn{detail::Fd(sv[0])};
+  detail::Fd peer(sv[1]);
+  Message ping;
+  ping.type = MsgType::Tping;
+  Bytes wire;
+  ping.pack_into(wire);
+  ping.pack_into(wire);
+  EXPECT_FALSE(conn.message_arrived());  // nothing sent: no waiting either
+  ASSERT_EQ(::write(peer.get(), wire.data(), 3), 3);
+  EXPECT_FALSE(conn.message_arrived());  // half a message
+  ASSERT_EQ(::write(peer.get(), wire.data() + 3, wire.size() - 3), static_cast<ssize_t>(wire.size() - 3));
+  EXPECT_TRUE(conn.message_arrived());
+  EXPECT_EQ(conn.read_message().type, MsgType::Tping);
+  EXPECT_TRUE(conn.message_arrived());  // the second was read with the first
+  EXPECT_EQ(conn.read_message().type, MsgType::Tping);
+  peer = detail::Fd();
+  EXPECT_FALSE(conn.message_arrived());  // the end of the stream
+  EXPECT_THROW(conn.read_message(), Error);
+}
+
 TEST(Net, RefusedConnectionIsAClearError) {
   detail::Fd l = detail::listen_on(parse_address("127.0.0.1:0"));
   std::string addr = detail::local_address(l.get()).str();

@@ -105,7 +105,9 @@ Conn Conn::dial(const Address& address) {
   return Conn(std::move(fd));
 }
 
-bool Conn::fill() {
+bool Conn::fill() { return receive(true) == Got::Data; }
+
+Conn::Got Conn::receive(bool wait) {
   if (head_ > 0 && head_ == tail_) head_ = tail_ = 0;
   if (tail_ == buf_.size()) {  // compact
     std::memmove(buf_.data(), buf_.data() + head_, tail_ - head_);
@@ -113,15 +115,22 @@ bool Conn::fill() {
     head_ = 0;
   }
   for (;;) {
-    ssize_t n = ::read(fd_.get(), buf_.data() + tail_, buf_.size() - tail_);
+    ssize_t n = ::recv(fd_.get(), buf_.data() + tail_, buf_.size() - tail_, wait ? 0 : MSG_DONTWAIT);
     if (n > 0) {
       tail_ += static_cast<std::size_t>(n);
-      return true;
+      return Got::Data;
     }
-    if (n == 0) return false;
+    if (n == 0) return Got::End;
     if (errno == EINTR) continue;
+    if (!wait && (errno == EAGAIN || errno == EWOULDBLOCK)) return Got::Nothing;
     throw_errno("read from venti connection");
   }
+}
+
+bool Conn::message_arrived() {
+  while (!message_buffered())
+    if (receive(false) != Got::Data) return false;
+  return true;
 }
 
 std::string Conn::read_line() {

@@ -42,6 +42,9 @@ class Conn {
   Message read_message();
   // True when a whole message is already buffered (read_message won't block).
   bool message_buffered() const;
+  // Like message_buffered(), after reading what has arrived without waiting.
+  // False also at the end of the stream (read_message then reports it).
+  bool message_arrived();
   void write_all(std::span<const std::uint8_t> data);
   void write_all(std::string_view s) { write_all({reinterpret_cast<const std::uint8_t*>(s.data()), s.size()}); }
   // Wakes a thread blocked in read; later reads and writes fail.
@@ -49,7 +52,9 @@ class Conn {
   int fd() const { return fd_.get(); }
 
  private:
-  bool fill();  // false at end of stream
+  enum class Got { Data, Nothing, End };
+  bool fill();  // waits; false at end of stream
+  Got receive(bool wait);
 
   Fd fd_;
   std::vector<std::uint8_t> buf_ = std::vector<std::uint8_t>(1 << 20);

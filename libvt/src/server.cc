@@ -278,7 +278,10 @@ struct Server::Impl {
         default: throw Error(Errc::Protocol, "client sent " + to_string(m.type));
       }
       if (answered.size() != answered_before) unsent++;
-    } while (more && s.conn.message_buffered());
+      // Replies wait for more requests that have already arrived: sent as
+      // soon as the buffer runs dry, they would wake the client once per
+      // read rather than once per group.
+    } while (more && s.conn.message_arrived());
     return more;
   }
 
