@@ -54,8 +54,11 @@ TEST(Sink, EverySizeAroundABlockAndALevelGivesFilesStream) {
   for (std::uint64_t size : {b * 0, b - 1, b, b + 1, 12 * b - 1, 12 * b, 12 * b + 1, 144 * b, 144 * b + 7, 1728 * b, 1728 * b + 1, 2000 * b + 5}) {
     SCOPED_TRACE(size);
     Bytes data = random_bytes(size, static_cast<std::uint32_t>(size));
+    // Writes smaller than a block are gathered; larger ones mix whole
+    // blocks taken in place with gathered pieces.
     Entry sunk = via_sink(cache, data, 100);
     expect_same_stream(sunk, via_file(cache, data, 1000));
+    expect_same_stream(via_sink(cache, data, 1000), sunk);
     EXPECT_EQ(sunk.depth(), depth_for_size(size, kPsize, kDsize));
     // And the stream reads back through File.
     auto f = File::open_root(cache, sunk);

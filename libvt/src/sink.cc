@@ -14,11 +14,17 @@ void Sink::write(std::span<const std::uint8_t> data) {
   if (data.size() > kMaxStreamSize - size_) throw Error(Errc::TooBig, "write past the largest stream size (2^48-1 bytes)");
   try {
     while (!data.empty()) {
+      if (block_.empty() && data.size() >= dsize_) {  // a whole block: no need to gather it
+        put_data_block(data.first(dsize_));
+        data = data.subspan(dsize_);
+        size_ += dsize_;
+        continue;
+      }
       std::size_t n = std::min<std::size_t>(dsize_ - block_.size(), data.size());
       block_.insert(block_.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n));
       data = data.subspan(n);
       size_ += n;
-      if (block_.size() == dsize_) put_data_block();
+      if (block_.size() == dsize_) put_data_block(block_);
     }
   } catch (...) {
     spent_ = true;  // a block may be missing: this stream must never be finished
@@ -26,8 +32,8 @@ void Sink::write(std::span<const std::uint8_t> data) {
   }
 }
 
-void Sink::put_data_block() {
-  Score s = cache_.write(kDataType, block_);
+void Sink::put_data_block(std::span<const std::uint8_t> block) {
+  Score s = cache_.write(kDataType, block);
   block_.clear();
   if (blocks_++ == 0) {
     first_ = s;  // held back: a one-block stream has no pointer block
@@ -62,7 +68,7 @@ Score Sink::put_pointer_block(std::size_t level) {
 Entry Sink::finish() {
   if (spent_) throw Error(Errc::Invalid, "sink finished twice");
   spent_ = true;
-  if (!block_.empty()) put_data_block();
+  if (!block_.empty()) put_data_block(block_);
   Entry e;
   e.psize = psize_;
   e.dsize = dsize_;

@@ -32,7 +32,7 @@ class Sink {
   Entry finish();
 
  private:
-  void put_data_block();
+  void put_data_block(std::span<const std::uint8_t> block);
   void push(std::size_t level, const Score& score);
   Score put_pointer_block(std::size_t level);
 
