@@ -12,6 +12,7 @@
 #include <fstream>
 #include <thread>
 
+#include "bloom.h"
 #include "data.h"
 #include "log_record.h"
 #include "put_queue.h"
@@ -139,6 +140,41 @@ TEST_F(LogStoreTest, TheIndexCatchesUpOnItsOwn) {
   s.reset();
   auto again = LogStore::open(dir);
   EXPECT_EQ(again->stats().blocks, static_cast<std::uint64_t>(kBlocks));
+}
+
+TEST(Bloom, NeverForgetsAKeyAndRarelyImaginesOne) {
+  detail::Bloom bloom(100000);
+  for (int i = 0; i < 100000; i++) bloom.add({Score::of(block_of(i, 8)), kWireData});
+  for (int i = 0; i < 100000; i++) EXPECT_TRUE(bloom.may_contain({Score::of(block_of(i, 8)), kWireData})) << i;
+  int imagined = 0, other_type = 0;
+  for (int i = 100000; i < 200000; i++) imagined += bloom.may_contain({Score::of(block_of(i, 8)), kWireData});
+  for (int i = 0; i < 100000; i++) other_type += bloom.may_contain({Score::of(block_of(i, 8)), kWireDir});
+  EXPECT_LT(imagined, 2000);  // 1% expected at the sized load
+  EXPECT_LT(other_type, 2000);
+}
+
+TEST_F(LogStoreTest, DuplicatesAreFoundAfterReopenAndAfterTheFilterGrows) {
+  // A filter sized for 1,000 keys is rebuilt (after the checkpoint at
+  // 65,536 entries) to hold 70,000; the one built at open holds them too.
+  constexpr int kBlocks = 70000;
+  auto bytes_of = [&](LogStore& s) { return s.stats().log_bytes; };
+  {
+    auto s = LogStore::open(dir, {.bloom_keys = 1000});
+    for (int i = 0; i < kBlocks; i++) s->put(kWireData, block_of(i, 16));
+    for (int tries = 0; s->stats().syncs == 0 && tries < 1000; tries++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    s->sync();
+    const auto before = bytes_of(*s);
+    for (int i = 0; i < kBlocks; i++) s->put(kWireData, block_of(i, 16));
+    EXPECT_EQ(s->stats().dedup_hits, static_cast<std::uint64_t>(kBlocks));
+    EXPECT_EQ(bytes_of(*s), before);
+  }
+  auto s = LogStore::open(dir);
+  const auto before = bytes_of(*s);
+  for (int i = 0; i < kBlocks; i += 7) s->put(kWireData, block_of(i, 16));
+  EXPECT_EQ(s->stats().dedup_hits, static_cast<std::uint64_t>((kBlocks + 6) / 7));
+  EXPECT_EQ(bytes_of(*s), before);
+  EXPECT_TRUE(s->has(Score::of(block_of(5, 16)), kWireData));
+  EXPECT_FALSE(s->has(Score::of(block_of(kBlocks + 5, 16)), kWireData));
 }
 
 TEST_F(LogStoreTest, BufferedWritesReadBackBeforeSync) {

@@ -20,6 +20,7 @@
 #include <unordered_map>
 
 #include "appender.h"
+#include "bloom.h"
 #include "conn.h"
 #include "file_io.h"
 #include "log_index.h"
@@ -43,6 +44,9 @@ namespace {
 // commits them, on a thread of its own; a writer that gets this many
 // further ahead of the checkpoints commits them itself, which bounds memory.
 constexpr std::size_t kCheckpointEntries = 1 << 16;
+// The Bloom filter's keys at most: 512 MiB of bits. A larger store still
+// works, with more false positives (each costs an index lookup).
+constexpr std::uint64_t kMaxBloomKeys = (std::uint64_t{1} << 32) / 10;
 // Appends gather and reach the file in writes of this size.
 constexpr std::size_t kWriteBuffer = 1 << 20;
 // put_async's queue: a bound on memory beyond the caller's own.
@@ -137,6 +141,15 @@ struct LogStore::Impl {
 
   std::mutex sync_mu;  // one checkpoint at a time
 
+  // Every key in the log (index and pending); rebuilt larger by the
+  // checkpointer when the store outgrows it, and replaced under mu. Readers
+  // outside the lock may still hold an older one: each is kept until the
+  // store closes (together at most the size of the current one).
+  std::atomic<detail::Bloom*> bloom{nullptr};
+  std::vector<std::unique_ptr<detail::Bloom>> blooms;  // guarded by mu
+  std::atomic<std::uint64_t> bloom_room{0};  // keys the current filter was sized for
+  std::atomic<std::uint64_t> bloom_keys{0};  // keys added to it
+
   struct {
     std::atomic<std::uint64_t> bytes_written{0}, writes{0}, dedup_hits{0}, reads{0}, read_bytes{0}, errors{0}, syncs{0};
   } counters;
@@ -177,6 +190,7 @@ struct LogStore::Impl {
       lock.unlock();
       try {
         sync();
+        if (bloom_keys > bloom_room) build_bloom(2 * bloom_room);
       } catch (const std::exception& e) {  // the entries stay pending; a sync reports it
         counters.errors++;
         log(std::string("index checkpoint failed; it will be tried again: ") + e.what());
@@ -296,11 +310,36 @@ struct LogStore::Impl {
     return found.size();
   }
 
+  // A filter of every key in the log, sized for twice as many. No
+  // checkpoint moves keys meanwhile; keys appended meanwhile are pending,
+  // and added when it takes over.
+  void build_bloom(std::uint64_t at_least = 1 << 20) {
+    std::lock_guard checkpoint(sync_mu);
+    const std::uint64_t count = index->count();
+    const std::uint64_t room = std::min<std::uint64_t>(std::max<std::uint64_t>(2 * count, at_least), kMaxBloomKeys);
+    auto fresh = std::make_unique<detail::Bloom>(room);
+    index->for_each([&](const IndexKey& k, const Location&) { fresh->add(k); });
+    std::lock_guard lock(mu);
+    for (const auto& [k, loc] : pending) fresh->add(k);
+    bloom_room = room;
+    bloom_keys = count + pending.size();
+    bloom.store(fresh.get(), std::memory_order_release);
+    blooms.push_back(std::move(fresh));
+  }
+
+  // False when the key is certainly not in the index (the filter's word;
+  // the offline tools have none).
+  bool maybe_indexed(const IndexKey& key) const {
+    const detail::Bloom* b = bloom.load(std::memory_order_acquire);
+    return !b || b->may_contain(key);
+  }
+
   std::optional<Location> find(const IndexKey& key) {
     {
       std::lock_guard lock(mu);
       if (auto it = pending.find(key); it != pending.end()) return it->second;
     }
+    if (!maybe_indexed(key)) return std::nullopt;
     return index->find(key);
   }
 
@@ -423,7 +462,7 @@ struct LogStore::Impl {
     }
     // The index lookup runs unlocked; the checkpoint count tells whether a
     // block could have moved from `pending` into the index meanwhile.
-    if (index->find(key)) return false;
+    if (maybe_indexed(key) && index->find(key)) return false;
     std::uint8_t head[detail::kRecordHeader];
     detail::encode_record_header(head, key.type, key.score, data);  // the checksum, outside the lock
     const std::size_t rec_size = detail::kRecordHeader + data.size();
@@ -433,7 +472,7 @@ struct LogStore::Impl {
       // A full buffer or a new segment waits for the write-out under way.
       landed.wait(lock, [&] { return !appender->in_flight() || !(appender->full() || needs_new_segment(rec_size)); });
       if (pending.contains(key)) return false;
-      if (checkpoints != seen && index->find(key)) return false;
+      if (checkpoints != seen && maybe_indexed(key) && index->find(key)) return false;
       Segment* seg = segments.back().get();
       if (needs_new_segment(rec_size)) {
         appender->stop();
@@ -442,6 +481,8 @@ struct LogStore::Impl {
       if (!appender->started()) appender->start(log_dir() / segment_name(seg->id), seg->fd.get(), seg->size);
       appender->append(head, data);
       pending.emplace(key, Location{{seg->id, seg->size}, static_cast<std::uint32_t>(data.size())});
+      if (auto* b = bloom.load(std::memory_order_relaxed)) b->add(key);  // mu held: the current one
+      bloom_keys++;
       dirty[seg->id] = true;
       seg->size += rec_size;
       if (appender->full()) {
@@ -513,6 +554,7 @@ LogStore::LogStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 std::unique_ptr<LogStore> LogStore::open(const fs::path& dir, LogStoreOptions options) {
   auto impl = Impl::open(dir, std::move(options));
   impl->index_log(impl->index->tail(), false);
+  impl->build_bloom(impl->options.bloom_keys ? impl->options.bloom_keys : 1 << 20);
   std::unique_ptr<LogStore> store(new LogStore(std::move(impl)));
   store->impl_->queue = std::make_unique<detail::PutQueue>(
       kPutQueueBytes, [s = store.get()](const IndexKey& key, std::span<const std::uint8_t> data) { s->add(key.type, data, key.score); });

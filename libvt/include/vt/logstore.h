@@ -31,6 +31,10 @@ namespace vt {
 struct LogStoreOptions {
   std::size_t max_block = kDefaultMaxBlockSize;
   std::uint64_t segment_size = std::uint64_t{1} << 30;
+  // Keys the Bloom filter (which spares new blocks an index lookup) is
+  // first sized for; 0: twice the blocks stored, at least 2^20. It is
+  // rebuilt twice as large whenever the store outgrows it.
+  std::uint64_t bloom_keys = 0;
   // Told about recovery and other events worth a line in a log.
   std::function<void(const std::string&)> log;
 };
