@@ -190,7 +190,7 @@ struct LogStore::Impl {
       lock.unlock();
       try {
         sync();
-        if (bloom_keys > bloom_room) build_bloom(2 * bloom_room);
+        if (bloom_keys > bloom_room && bloom_room < kMaxBloomKeys) build_bloom(2 * bloom_room);
       } catch (const std::exception& e) {  // the entries stay pending; a sync reports it
         counters.errors++;
         log(std::string("index checkpoint failed; it will be tried again: ") + e.what());
