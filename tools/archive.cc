@@ -167,7 +167,7 @@ class Archiver {
  private:
   bool unchanged(const VacFs::NodePtr& prev, const struct stat& st) {
     DirEntry d = old_->stat(prev);
-    if (d.mode & (kModeDir | kModeLink | kModeDevice | kModeNamedPipe)) return false;
+    if (!d.is_file()) return false;
     if (d.mtime != static_cast<std::uint32_t>(st.st_mtim.tv_sec)) return false;
     if (d.posix && d.posix->mtime_ns != static_cast<std::uint32_t>(st.st_mtim.tv_nsec)) return false;
     return old_->size(prev) == static_cast<std::uint64_t>(st.st_size);

@@ -79,18 +79,19 @@ void ChunkWriter::run() {
   }
 }
 
+void ChunkWriter::use_page_cache() {
+  if (::fcntl(fd_, F_SETFL, flags_) < 0) throw_errno("fcntl " + name_);
+  direct_ = false;
+}
+
 void ChunkWriter::write_now(const std::uint8_t* data, std::size_t n, std::uint64_t offset) {
   // A short last chunk cannot go around the cache: O_DIRECT wants whole blocks.
-  if (direct_ && n % kAlign != 0) {
-    if (::fcntl(fd_, F_SETFL, flags_) < 0) throw_errno("fcntl " + name_);
-    direct_ = false;
-  }
+  if (direct_ && n % kAlign != 0) use_page_cache();
   for (std::size_t done = 0; done < n;) {
     ssize_t w = ::pwrite(fd_, data + done, n - done, static_cast<off_t>(offset + done));
     if (w < 0 && errno == EINTR) continue;
     if (w < 0 && errno == EINVAL && direct_) {  // the file system wants other alignment
-      if (::fcntl(fd_, F_SETFL, flags_) < 0) throw_errno("fcntl " + name_);
-      direct_ = false;
+      use_page_cache();
       continue;
     }
     if (w < 0) throw_errno("write " + name_);

@@ -45,6 +45,7 @@ class ChunkWriter {
   };
   void run();
   void write_now(const std::uint8_t* data, std::size_t n, std::uint64_t offset);
+  void use_page_cache();  // drops O_DIRECT for the rest of the file
 
   std::unique_ptr<std::uint8_t, Free> buffers_[2];
   int filling_ = 0;  // the buffer buffer() hands out

@@ -580,7 +580,7 @@ void File::prefetch() {
   Entry e = entry_locked();
   if (!e.active() || e.size == 0) return;
   Shape sh(e);
-  tree_->cache.prefetch(e.score, e.type, e.depth() == 0 ? sh.dsize : sh.psize);
+  tree_->cache.prefetch(e.score, e.type, sh.size(e.depth()));
 }
 
 }  // namespace vt

@@ -313,7 +313,7 @@ struct LogStore::Impl {
   // A filter of every key in the log, sized for twice as many. No
   // checkpoint moves keys meanwhile; keys appended meanwhile are pending,
   // and added when it takes over.
-  void build_bloom(std::uint64_t at_least = 1 << 20) {
+  void build_bloom(std::uint64_t at_least) {
     std::lock_guard checkpoint(sync_mu);
     const std::uint64_t count = index->count();
     const std::uint64_t room = std::min<std::uint64_t>(std::max<std::uint64_t>(2 * count, at_least), kMaxBloomKeys);
