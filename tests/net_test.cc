@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -451,6 +452,40 @@ TEST(Net, HangUpFailsAWholeBatch) {
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), Errc::Closed) << e.what();
   }
+}
+
+TEST(Net, ASenderOutOfTagsTakesWhatIsFreeWhenNoMoreRepliesCome) {
+  // This server answers only ten of the first 256 requests until it has
+  // read ten more. A client that waited for a batch of free tags would wait
+  // for replies that never come.
+  constexpr int kBlocks = 300;
+  std::map<Score, Bytes> blocks;
+  std::vector<BlockKey> keys;
+  for (int i = 0; i < kBlocks; i++) {
+    blocks[Score::of(block_of(i))] = block_of(i);
+    keys.push_back({Score::of(block_of(i)), kWireData});
+  }
+  FakeServer fake([&](detail::Conn& c) {
+    fake_hello(c);
+    auto answer = [&](const Message& m) {
+      Message r;
+      r.tag = m.tag;
+      r.type = MsgType::Rread;
+      r.data = blocks.at(m.score);
+      c.write_all(r.pack());
+    };
+    std::vector<Message> held;
+    for (int i = 0; i < 256; i++) held.push_back(c.read_message());
+    for (int i = 0; i < 10; i++) answer(held[i]);
+    for (int i = 0; i < 10; i++) held.push_back(c.read_message());
+    for (std::size_t i = 10; i < held.size(); i++) answer(held[i]);
+    for (int i = 266; i < kBlocks; i++) answer(c.read_message());
+    c.read_message();  // goodbye
+  });
+  auto client = Client::connect(fake.address());
+  auto got = client->get_many(keys);
+  ASSERT_EQ(got.size(), keys.size());
+  for (int i = 0; i < kBlocks; i++) EXPECT_EQ(got[i], block_of(i)) << i;
 }
 
 TEST(Net, ServerSurvivesGarbage) {

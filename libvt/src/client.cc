@@ -22,7 +22,9 @@ constexpr std::size_t kOutboxBytes = 64 << 10;
 constexpr std::size_t kDeferTags = 32;
 // A sender that finds no tag free waits for this many: woken per reply, it
 // would send one message per wake-up and the server would read one per
-// wake-up too.
+// wake-up too. It also takes what is free once the reader has read every
+// reply that has come: a server may hold back replies until it has more
+// requests, and those must not wait for replies that will not come.
 constexpr std::size_t kRefillTags = kDeferTags;
 }  // namespace
 
@@ -39,6 +41,7 @@ struct Client::Impl {
   std::array<Done, 256> waiting;
   bool dead = false;
   std::string dead_why;
+  bool reader_idle = false;  // the reader has read every reply that has come
 
   std::condition_variable puts_done;
   std::size_t puts_in_flight = 0;
@@ -55,10 +58,16 @@ struct Client::Impl {
   void read_loop() {
     try {
       for (;;) {
+        if (!conn.message_buffered()) {  // about to wait for the server
+          std::lock_guard lock(mu);
+          reader_idle = true;
+          if (!free_tags.empty()) tag_free.notify_all();
+        }
         Message reply = conn.read_message();
         Done done;
         {
           std::lock_guard lock(mu);
+          reader_idle = false;
           done = std::move(waiting[reply.tag]);
           waiting[reply.tag] = nullptr;
           if (!done) throw Error(Errc::Protocol, "reply with unknown tag " + std::to_string(reply.tag));
@@ -98,7 +107,8 @@ struct Client::Impl {
     std::uint8_t tag;
     {
       std::unique_lock lock(mu);
-      if (free_tags.empty()) tag_free.wait(lock, [&] { return dead || free_tags.size() >= kRefillTags; });
+      if (free_tags.empty())
+        tag_free.wait(lock, [&] { return dead || free_tags.size() >= kRefillTags || (reader_idle && !free_tags.empty()); });
       if (dead) throw closed_error();
       tag = free_tags.back();
       free_tags.pop_back();
@@ -128,7 +138,7 @@ struct Client::Impl {
       std::lock_guard lock(mu);
       waiting[tag] = nullptr;
       free_tags.push_back(tag);
-      if (free_tags.size() == kRefillTags) tag_free.notify_all();
+      if (free_tags.size() == kRefillTags || reader_idle) tag_free.notify_all();
     }
   }
 
