@@ -5,7 +5,10 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
+#include <span>
 #include <ctime>
 
 #include "errmap.h"
@@ -23,11 +26,13 @@ using vt::unix_perms;
 using vt::vac_perms;
 
 const char kScoreXattr[] = "user.vtfs.score";
+const char kAclXattr[] = "system.posix_acl_access";
 
 // POSIX ACLs (system.posix_acl_*) would need the kernel to keep the mode in
 // step, and SELinux labels belong to the host's policy, not to the file.
 // Refusing both on get as well as set is honest, and it tells ls(1) once per
 // mount that there is nothing to ask for, instead of two requests per file.
+// (Setting an ACL that only restates the mode is taken: see set_acl_mode.)
 bool unsupported_xattr(const char* name) {
   return std::strncmp(name, "system.", 7) == 0 || std::strcmp(name, "security.selinux") == 0;
 }
@@ -69,6 +74,22 @@ DeviceSpec device_spec(Context& c, const NodePtr& n, const DirEntry& d) {
   return s;
 }
 
+uid_t uid_of(Context& c, const DirEntry& d) { return d.posix ? d.posix->uid : c.names.uid(d.uid, 0); }
+gid_t gid_of(Context& c, const DirEntry& d) { return d.posix ? d.posix->gid : c.names.gid(d.gid, 0); }
+
+// Classic entries have no numeric ids or nanoseconds until they change.
+vt::PosixInfo& posix_of(Context& c, DirEntry& d) {
+  if (!d.posix) d.posix = vt::PosixInfo{0, 0, 0, static_cast<std::uint32_t>(uid_of(c, d)), static_cast<std::uint32_t>(gid_of(c, d)), 0};
+  return *d.posix;
+}
+
+void set_ctime_now(Context& c, DirEntry& d) {
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  d.ctime = static_cast<std::uint32_t>(now.tv_sec);
+  posix_of(c, d).ctime_ns = static_cast<std::uint32_t>(now.tv_nsec);
+}
+
 struct stat attr_of(Context& c, const NodePtr& n, fuse_ino_t ino) {
   DirEntry d = c.vfs.stat(n);
   struct stat st {};
@@ -87,8 +108,8 @@ struct stat attr_of(Context& c, const NodePtr& n, fuse_ino_t ino) {
   }
   st.st_mode = type | (type == S_IFLNK ? 0777 : unix_perms(d.mode));
   st.st_nlink = d.is_dir() ? 2 : 1;
-  st.st_uid = d.posix ? d.posix->uid : c.names.uid(d.uid, 0);
-  st.st_gid = d.posix ? d.posix->gid : c.names.gid(d.gid, 0);
+  st.st_uid = uid_of(c, d);
+  st.st_gid = gid_of(c, d);
   st.st_size = static_cast<off_t>(type == S_IFREG || type == S_IFLNK ? c.vfs.size(n) : 0);
   st.st_blksize = 1 << 20;  // the preferred I/O size: one FUSE request (max_write)
   st.st_blocks = (st.st_size + 511) / 512;
@@ -174,7 +195,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
     NodePtr n = c.inodes.node(ino);
     if (to_set & FUSE_SET_ATTR_SIZE) c.vfs.truncate(n, static_cast<std::uint64_t>(attr->st_size));
     DirEntry d = c.vfs.stat(n);
-    if (!d.posix) d.posix = vt::PosixInfo{0, 0, 0, static_cast<std::uint32_t>(c.names.uid(d.uid, 0)), static_cast<std::uint32_t>(c.names.gid(d.gid, 0)), 0};
+    posix_of(c, d);
     timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     auto set_time = [&](std::uint32_t& sec, std::uint32_t& ns, const timespec& t, bool to_now) {
@@ -424,12 +445,48 @@ void op_statfs(fuse_req_t req, fuse_ino_t) {
 
 // --- extended attributes, kept in the DirEntry ---
 
+bool in_group(fuse_req_t req, gid_t gid) {
+  if (fuse_req_ctx(req)->gid == gid) return true;
+  gid_t groups[256];
+  int n = std::clamp(fuse_req_getgroups(req, 256, groups), 0, 256);
+  return std::find(groups, groups + n, gid) != groups + n;
+}
+
+// An access ACL that only restates the owner, group and other bits is a
+// chmod, as on any Linux filesystem with ACLs: cp -a and tar -p set one on
+// every file, and a refusal would cost each file a chmod request more.
+// The owner check and chmod(2)'s setgid rule are made here as for chmod.
+void set_acl_mode(fuse_req_t req, const NodePtr& n, std::span<const std::uint8_t> value) {
+  std::optional<mode_t> bits = vt::acl_as_mode(value);
+  if (!bits) {
+    fuse_reply_err(req, EOPNOTSUPP);  // named users or groups: vac cannot hold them
+    return;
+  }
+  Context& c = ctx(req);
+  const fuse_ctx* who = fuse_req_ctx(req);
+  DirEntry d = c.vfs.stat(n);
+  if (who->uid != 0 && who->uid != uid_of(c, d)) {
+    fuse_reply_err(req, EPERM);
+    return;
+  }
+  std::uint32_t keep = d.mode & ~0777u;
+  if (who->uid != 0 && (keep & vt::kModeSetGid) && !in_group(req, gid_of(c, d))) keep &= ~vt::kModeSetGid;
+  d.mode = keep | *bits;
+  set_ctime_now(c, d);
+  c.vfs.set_meta(n, d);
+  fuse_reply_err(req, 0);  // the kernel then drops the attributes it cached
+}
+
 void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, std::size_t size, int flags) {
   if (refuse_if_read_only(req)) return;
   guard(req, [&] {
     Context& c = ctx(req);
     NodePtr n = c.inodes.node(ino);
     if (std::strcmp(name, kScoreXattr) == 0) throw vt::Error(vt::Errc::Invalid, "read-only attribute");
+    if (std::strcmp(name, kAclXattr) == 0) {
+      set_acl_mode(req, n, {reinterpret_cast<const std::uint8_t*>(value), size});
+      return;
+    }
     if (unsupported_xattr(name)) {  // cp -a and friends fall back to chmod
       fuse_reply_err(req, EOPNOTSUPP);
       return;
@@ -503,6 +560,12 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, std::size_t size) {
 void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
   if (refuse_if_read_only(req)) return;
   guard(req, [&] {
+    // No ACL is ever kept, so there is none to remove: cp -a removes the
+    // default ACL of each directory after setting a minimal access ACL.
+    if (std::strncmp(name, "system.posix_acl_", 17) == 0) {
+      fuse_reply_err(req, ENODATA);
+      return;
+    }
     if (unsupported_xattr(name)) {
       fuse_reply_err(req, EOPNOTSUPP);
       return;

@@ -3,10 +3,14 @@
 // classic fixtures, failures at start and while mounted.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -70,6 +74,41 @@ std::string xattr(const std::string& path, const std::string& name) {
   char buf[256];
   ssize_t n = ::getxattr(path.c_str(), name.c_str(), buf, sizeof buf);
   return n < 0 ? "" : std::string(buf, static_cast<std::size_t>(n));
+}
+
+// Linux's xattr form of an ACL with only owner, group and other entries.
+Bytes minimal_acl(mode_t mode) {
+  Bytes b = {2, 0, 0, 0};
+  for (auto [tag, perm] : {std::pair{1u, mode >> 6 & 7}, {4u, mode >> 3 & 7}, {0x20u, mode & 7}})
+    b.insert(b.end(), {std::uint8_t(tag), 0, std::uint8_t(perm), 0, 0xff, 0xff, 0xff, 0xff});
+  return b;
+}
+
+// Runs `f` in a child process with the given ids and no supplementary
+// groups; returns what it returns (an errno, say), or -1 if it could not.
+template <typename F>
+int as_user(uid_t uid, gid_t gid, F f) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(gid, gid, gid) != 0 || ::setresuid(uid, uid, uid) != 0) ::_exit(255);
+    ::_exit(f());
+  }
+  int status = 0;
+  if (pid < 0 || ::waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) == 255) return -1;
+  return WEXITSTATUS(status);
+}
+
+int read_errno(const std::string& path) {
+  char c;
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0 || ::read(fd, &c, 1) < 0) return errno;
+  ::close(fd);
+  return 0;
+}
+
+mode_t mode_of(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0 ? st.st_mode & 07777 : 0;
 }
 
 }  // namespace
@@ -148,17 +187,16 @@ TEST_F(Fuse, FileTypesAndAttributes) {
         "touch -d '2001-02-03 04:05:06.123456789' f && mkdir d && chmod 1777 d");
     ASSERT_EQ(::setxattr((mnt() + "/f").c_str(), "user.color", "blue", 4, 0), 0);
     ASSERT_EQ(::setxattr((mnt() + "/f").c_str(), "security.test", "lbl", 3, 0), 0);
-    // No POSIX ACLs, no SELinux labels: refused on get and set alike.
-    // A valid minimal ACL (user::rw- group::r-- other::r--): the kernel
-    // checks the value before it asks us.
-    const std::uint8_t acl[] = {2, 0, 0, 0, 1, 0, 6, 0, 0xff, 0xff, 0xff, 0xff, 4, 0, 4, 0, 0xff, 0xff, 0xff, 0xff, 0x20, 0, 4, 0, 0xff, 0xff, 0xff, 0xff};
+    // No POSIX ACLs (but see MinimalAclIsAChmod), no SELinux labels.
+    const Bytes acl = minimal_acl(0755);
     for (const char* name : {"system.posix_acl_access", "system.posix_acl_default", "security.selinux"}) {
       char buf[64];
       errno = 0;
       EXPECT_LT(::getxattr((mnt() + "/d").c_str(), name, buf, sizeof buf), 0) << name;
       EXPECT_EQ(errno, EOPNOTSUPP) << name;
+      if (std::string(name) == "system.posix_acl_access") continue;
       errno = 0;
-      EXPECT_NE(::setxattr((mnt() + "/d").c_str(), name, acl, sizeof acl, 0), 0) << name;
+      EXPECT_NE(::setxattr((mnt() + "/d").c_str(), name, acl.data(), acl.size(), 0), 0) << name;
       EXPECT_EQ(errno, EOPNOTSUPP) << name;
     }
     EXPECT_NE(shell("ln " + mnt() + "/f " + mnt() + "/hard").status, 0);  // no hard links
@@ -184,6 +222,68 @@ TEST_F(Fuse, FileTypesAndAttributes) {
   EXPECT_EQ(st.st_mode & 07777, 01777u);
   EXPECT_EQ(xattr(mnt() + "/f", "user.color"), "blue");
   EXPECT_EQ(xattr(mnt() + "/f", "security.test"), "lbl");  // other security.* names are kept
+}
+
+// Setting an ACL that only restates owner, group and other bits is a chmod
+// (cp -a and tar -p set one on every file); any other ACL is refused.
+TEST_F(Fuse, MinimalAclIsAChmod) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to act as other users";
+  const uid_t nobody = 65534;
+  std::string score;
+  {
+    Mount m(mnt(), "new", embedded({"-o", "allow_other"}));
+    ASSERT_TRUE(m.mounted()) << m.stderr_text();
+    const std::string f = mnt() + "/f", g = mnt() + "/g", d = mnt() + "/d";
+    run("cd " + mnt() + " && echo data > f && chmod 600 f && echo x > g && chown 65534:5678 g && chmod 2700 g && mkdir d");
+    EXPECT_EQ(as_user(nobody, nobody, [&] { return read_errno(f); }), EACCES);
+    Bytes acl = minimal_acl(0644);
+    ASSERT_EQ(::setxattr(f.c_str(), "system.posix_acl_access", acl.data(), acl.size(), 0), 0) << std::strerror(errno);
+    // Before any stat: the kernel's permission check must see the new mode.
+    EXPECT_EQ(as_user(nobody, nobody, [&] { return read_errno(f); }), 0);
+    EXPECT_EQ(mode_of(f), 0644u);
+    // Only the owner may; chmod's rule drops setgid for a non-member.
+    EXPECT_EQ(as_user(nobody, nobody, [&] { return ::setxattr(f.c_str(), "system.posix_acl_access", acl.data(), acl.size(), 0) ? errno : 0; }),
+              EPERM);
+    acl = minimal_acl(0750);
+    EXPECT_EQ(as_user(nobody, nobody, [&] { return ::setxattr(g.c_str(), "system.posix_acl_access", acl.data(), acl.size(), 0) ? errno : 0; }),
+              0);
+    EXPECT_EQ(mode_of(g), 0750u);
+    // Named users need a real ACL: refused, mode untouched.
+    const Bytes named = {2, 0, 0, 0, 1, 0, 6, 0, 0xff, 0xff, 0xff, 0xff, 2, 0, 6, 0, 0xe8, 3, 0, 0, 4, 0, 4, 0, 0xff, 0xff, 0xff, 0xff,
+                         0x10, 0, 6, 0, 0xff, 0xff, 0xff, 0xff, 0x20, 0, 4, 0, 0xff, 0xff, 0xff, 0xff};
+    errno = 0;
+    EXPECT_NE(::setxattr(f.c_str(), "system.posix_acl_access", named.data(), named.size(), 0), 0);
+    EXPECT_EQ(errno, EOPNOTSUPP);
+    EXPECT_EQ(mode_of(f), 0644u);
+    // None is kept, so none can be read or removed.
+    char buf[64];
+    errno = 0;
+    EXPECT_LT(::getxattr(f.c_str(), "system.posix_acl_access", buf, sizeof buf), 0);
+    EXPECT_EQ(errno, EOPNOTSUPP);
+    errno = 0;
+    EXPECT_NE(::removexattr(d.c_str(), "system.posix_acl_default"), 0);
+    EXPECT_EQ(errno, ENODATA);
+    // cp -a keeps every mode bit and has nothing to complain about.
+    fs::create_directories(base / "src" / "sub");
+    std::ofstream(base / "src" / "sub" / "x") << "x";
+    std::ofstream(base / "src" / "y") << "y";
+    ::chmod((base / "src" / "sub").c_str(), 02750);
+    ::chmod((base / "src" / "sub" / "x").c_str(), 04711);
+    ::chmod((base / "src" / "y").c_str(), 0640);
+    auto r = shell("cp -a '" + (base / "src").string() + "' " + mnt() + "/copy 2>&1");
+    EXPECT_EQ(r.status, 0);
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(mode_of(mnt() + "/copy/sub"), 02750u);
+    EXPECT_EQ(mode_of(mnt() + "/copy/sub/x"), 04711u);
+    EXPECT_EQ(mode_of(mnt() + "/copy/y"), 0640u);
+    EXPECT_EQ(m.unmount(), 0);
+    score = m.last_score();
+  }
+  Mount m(mnt(), score, embedded({"-r"}));
+  ASSERT_TRUE(m.mounted());
+  EXPECT_EQ(mode_of(mnt() + "/f"), 0644u);
+  EXPECT_EQ(mode_of(mnt() + "/g"), 0750u);
+  EXPECT_EQ(mode_of(mnt() + "/copy/sub/x"), 04711u);
 }
 
 TEST_F(Fuse, RenameFlags) {

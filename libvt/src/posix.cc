@@ -7,6 +7,7 @@
 #include <array>
 
 #include "vt/direntry.h"
+#include "vt/error.h"
 
 namespace vt {
 
@@ -24,6 +25,35 @@ mode_t unix_perms(std::uint32_t vac_mode) {
   if (vac_mode & kModeSetGid) m |= S_ISGID;
   if (vac_mode & kModeSticky) m |= S_ISVTX;
   return m;
+}
+
+std::optional<mode_t> acl_as_mode(std::span<const std::uint8_t> acl) {
+  // Linux's xattr form: a little-endian u32 version 2, then 8-byte entries
+  // {u16 tag, u16 perm, u32 id}.
+  enum : std::uint16_t { kUserObj = 0x01, kUser = 0x02, kGroupObj = 0x04, kGroup = 0x08, kMask = 0x10, kOther = 0x20 };
+  auto u16 = [&](std::size_t at) { return static_cast<std::uint16_t>(acl[at] | acl[at + 1] << 8); };
+  if (acl.size() < 4 || (acl.size() - 4) % 8 != 0 || u16(0) != 2 || u16(2) != 0) throw Error(Errc::Invalid, "not a POSIX ACL");
+  mode_t mode = 0;
+  unsigned seen = 0;
+  bool plain = true;
+  for (std::size_t at = 4; at < acl.size(); at += 8) {
+    std::uint16_t tag = u16(at), perm = u16(at + 2);
+    if (perm & ~7u) throw Error(Errc::Invalid, "POSIX ACL entry with bad permissions");
+    switch (tag) {
+      case kUserObj: mode |= perm << 6; break;
+      case kGroupObj: mode |= perm << 3; break;
+      case kOther: mode |= perm; break;
+      case kUser:
+      case kGroup:
+      case kMask: plain = false; continue;
+      default: throw Error(Errc::Invalid, "POSIX ACL entry with unknown tag");
+    }
+    if (seen & tag) throw Error(Errc::Invalid, "POSIX ACL with a repeated entry");
+    seen |= tag;
+  }
+  if (seen != (kUserObj | kGroupObj | kOther)) throw Error(Errc::Invalid, "POSIX ACL without owner, group and other entries");
+  if (!plain) return std::nullopt;
+  return mode;
 }
 
 std::string user_name(uid_t uid) {

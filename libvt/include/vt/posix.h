@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 
@@ -13,6 +15,12 @@ namespace vt {
 // st_mode permission bits (with setuid, setgid, sticky) <-> vac mode bits.
 std::uint32_t vac_perms(mode_t mode);
 mode_t unix_perms(std::uint32_t vac_mode);
+
+// The rwx bits a POSIX access ACL (the system.posix_acl_access value) stands
+// for, if it holds only the owner, group and other entries; such an ACL is
+// just another way to chmod. None for an ACL with named users or groups or
+// a mask. Throws Errc::Invalid for a malformed value.
+std::optional<mode_t> acl_as_mode(std::span<const std::uint8_t> acl);
 
 // Names for numbers and back; an unknown number becomes its decimal text,
 // an unknown name the fallback.
