@@ -1,5 +1,7 @@
 #include "inodes.h"
 
+#include <utility>
+
 #include "vt/error.h"
 
 namespace vtfs {
@@ -48,6 +50,29 @@ fuse_ino_t InodeTable::find(const vt::VacFs::NodePtr& node) {
 std::size_t InodeTable::size() {
   std::lock_guard lock(mu_);
   return by_ino_.size();
+}
+
+bool InodeTable::open_cached(fuse_ino_t ino) {
+  std::lock_guard lock(mu_);
+  auto it = by_ino_.find(ino);
+  if (it == by_ino_.end()) return false;
+  it->second.cached_opens++;
+  return !std::exchange(it->second.pages_stale, false);  // not kept: the kernel drops them at this open
+}
+
+void InodeTable::release_cached(fuse_ino_t ino) {
+  std::lock_guard lock(mu_);
+  auto it = by_ino_.find(ino);
+  if (it != by_ino_.end() && it->second.cached_opens > 0) it->second.cached_opens--;
+}
+
+bool InodeTable::wrote_direct(fuse_ino_t ino) {
+  std::lock_guard lock(mu_);
+  auto it = by_ino_.find(ino);
+  if (it == by_ino_.end()) return false;
+  if (it->second.cached_opens > 0) return true;
+  it->second.pages_stale = true;
+  return false;
 }
 
 }  // namespace vtfs

@@ -24,10 +24,20 @@ class InodeTable {
   fuse_ino_t find(const vt::VacFs::NodePtr& node);
   std::size_t size();
 
+  // What the kernel may cache of a file's pages, for files also written
+  // with direct I/O, which bypasses that cache (see op_create). A cached
+  // open says whether the kernel may keep the pages it has; a direct write
+  // says whether a cached opener needs the written range dropped now.
+  bool open_cached(fuse_ino_t ino);
+  void release_cached(fuse_ino_t ino);
+  bool wrote_direct(fuse_ino_t ino);
+
  private:
   struct Inode {
     vt::VacFs::NodePtr node;
     std::uint64_t lookups = 0;
+    std::uint32_t cached_opens = 0;
+    bool pages_stale = false;  // written directly while no cached open was live
   };
   std::mutex mu_;
   std::unordered_map<fuse_ino_t, Inode> by_ino_;

@@ -249,6 +249,7 @@ int run(const Options& o) {
   fuse_session* se = fuse_session_new(&fargs, &vtfs::operations(), sizeof(fuse_lowlevel_ops), &ctx);
   if (!se) throw vt::Error(vt::Errc::Invalid, "bad FUSE options");
   std::unique_ptr<fuse_session, void (*)(fuse_session*)> session(se, fuse_session_destroy);
+  ctx.session = se;
   if (fuse_set_signal_handlers(se) != 0) throw vt::Error(vt::Errc::Io, "cannot set signal handlers");
   if (fuse_session_mount(se, o.mountpoint.c_str()) != 0) {
     fuse_remove_signal_handlers(se);

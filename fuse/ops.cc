@@ -311,13 +311,34 @@ void op_link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) {
   fuse_reply_err(req, EPERM);  // vac has no hard links (see vtfs(1))
 }
 
+// Files opened only for writing bypass the kernel's page cache (direct
+// I/O). Nothing could read those pages through such a handle, and a cached
+// write costs a request more: before a file's first write the kernel asks
+// for its security.capability attribute, to know whether to drop file
+// capabilities. The price is ours to pay: setuid and setgid are cleared on
+// write as the kernel would, and pages other openers cached are dropped
+// when a direct write changes them (Linux 6.6 and later drop them too;
+// Debian 12's 6.1 does not).
+constexpr std::uint64_t kCachedHandle = 0, kDirectHandle = 1;
+
+void set_open_mode(Context& c, fuse_ino_t ino, fuse_file_info* fi) {
+  if ((fi->flags & O_ACCMODE) == O_WRONLY) {
+    fi->direct_io = 1;
+    fi->fh = kDirectHandle;
+  } else {
+    // Contents change only through us, and the kernel sees cached writes.
+    fi->keep_cache = c.inodes.open_cached(ino);
+    fi->fh = kCachedHandle;
+  }
+}
+
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if ((fi->flags & O_ACCMODE) != O_RDONLY && refuse_if_read_only(req)) return;
   guard(req, [&] {
     Context& c = ctx(req);
     if (c.vfs.stat(c.inodes.node(ino)).is_dir()) throw vt::Error(vt::Errc::IsDir, "directory");
-    fi->keep_cache = 1;  // contents change only through us, and the kernel sees those writes
-    fuse_reply_open(req, fi);
+    set_open_mode(c, ino, fi);
+    if (fuse_reply_open(req, fi) != 0 && fi->fh == kCachedHandle) c.inodes.release_cached(ino);
   });
 }
 
@@ -332,7 +353,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     e.ino = c.inodes.add_lookup(n);
     e.attr = attr_of(c, n, e.ino);
     e.attr_timeout = e.entry_timeout = c.timeout;
-    fi->keep_cache = 1;
+    set_open_mode(c, e.ino, fi);
     if (fuse_reply_create(req, &e, fi) != 0) c.inodes.forget(e.ino, 1);
   });
 }
@@ -348,16 +369,37 @@ void op_read(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t off, fuse_f
   });
 }
 
-void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, std::size_t size, off_t off, fuse_file_info*) {
+// A write without CAP_FSETID clears setuid, and setgid on a group-executable
+// file; the kernel does this itself only for cached writes.
+void drop_setid(fuse_req_t req, Context& c, const NodePtr& n, fuse_ino_t ino) {
+  DirEntry d = c.vfs.stat(n);
+  std::uint32_t kill = d.mode & vt::kModeSetUid;
+  if ((d.mode & vt::kModeSetGid) && (d.mode & 010)) kill |= vt::kModeSetGid;
+  if (!kill || fuse_req_ctx(req)->uid == 0) return;
+  d.mode &= ~kill;
+  set_ctime_now(c, d);
+  c.vfs.set_meta(n, d);
+  fuse_lowlevel_notify_inval_inode(c.session, ino, -1, 0);  // the mode the kernel has is stale
+}
+
+void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, std::size_t size, off_t off, fuse_file_info* fi) {
   if (refuse_if_read_only(req)) return;
   guard(req, [&] {
     Context& c = ctx(req);
-    c.vfs.write(c.inodes.node(ino), static_cast<std::uint64_t>(off), {reinterpret_cast<const std::uint8_t*>(data), size});
+    NodePtr n = c.inodes.node(ino);
+    c.vfs.write(n, static_cast<std::uint64_t>(off), {reinterpret_cast<const std::uint8_t*>(data), size});
+    if (fi->fh == kDirectHandle) {
+      drop_setid(req, c, n, ino);
+      if (c.inodes.wrote_direct(ino)) fuse_lowlevel_notify_inval_inode(c.session, ino, off, static_cast<off_t>(size));
+    }
     fuse_reply_write(req, size);
   });
 }
 
-void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if (fi->fh == kCachedHandle) ctx(req).inodes.release_cached(ino);
+  fuse_reply_err(req, 0);
+}
 
 // fsync of anything is a snapshot of everything.
 void op_fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {

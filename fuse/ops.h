@@ -18,6 +18,7 @@ struct Context {
   bool read_only;
   vt::IdNames names;
   double timeout = 3600.0;  // we are the only writer: the kernel may cache long
+  fuse_session* session = nullptr;  // for the invalidations we send the kernel
 };
 
 const fuse_lowlevel_ops& operations();

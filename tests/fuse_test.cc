@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <sys/mman.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -284,6 +285,62 @@ TEST_F(Fuse, MinimalAclIsAChmod) {
   EXPECT_EQ(mode_of(mnt() + "/f"), 0644u);
   EXPECT_EQ(mode_of(mnt() + "/g"), 0750u);
   EXPECT_EQ(mode_of(mnt() + "/copy/sub/x"), 04711u);
+}
+
+// Files opened write-only bypass the page cache; readers that cached pages
+// must still see every write, as on any local filesystem.
+TEST_F(Fuse, WriteOnlyOpensKeepCachedReadersCurrent) {
+  Mount m(mnt(), "new", embedded({"-o", "allow_other"}));
+  ASSERT_TRUE(m.mounted()) << m.stderr_text();
+  const std::string f = mnt() + "/log", g = mnt() + "/g";
+  auto pread_all = [](int fd, off_t off, std::size_t n) {
+    std::string s(n, '\0');
+    ssize_t got = ::pread(fd, s.data(), n, off);
+    s.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
+    return s;
+  };
+  auto write_to = [](const std::string& path, int flags, off_t off, const std::string& data) {
+    int fd = ::open(path.c_str(), O_WRONLY | flags, 0644);
+    if (fd < 0) return false;
+    bool ok = ::pwrite(fd, data.data(), data.size(), off) == static_cast<ssize_t>(data.size());
+    return ::close(fd) == 0 && ok;
+  };
+  ASSERT_TRUE(write_to(f, O_CREAT, 0, "first\n"));
+  // A reader holding pages while another process appends and overwrites (tail -f).
+  int r = ::open(f.c_str(), O_RDONLY);
+  ASSERT_GE(r, 0);
+  EXPECT_EQ(pread_all(r, 0, 100), "first\n");
+  int w = ::open(f.c_str(), O_WRONLY | O_APPEND);
+  ASSERT_GE(w, 0);
+  ASSERT_EQ(::write(w, "second\n", 7), 7);
+  EXPECT_EQ(pread_all(r, 0, 100), "first\nsecond\n");
+  ASSERT_EQ(::pwrite(w, "FIRST", 5, 0), 5);  // O_APPEND: appended after all
+  ::close(w);
+  EXPECT_EQ(pread_all(r, 0, 100), "first\nsecond\nFIRST");
+  ASSERT_TRUE(write_to(f, 0, 0, "F"));
+  EXPECT_EQ(pread_all(r, 0, 100), "First\nsecond\nFIRST");
+  // A mapping sees it too.
+  void* map = ::mmap(nullptr, 4096, PROT_READ, MAP_SHARED, r, 0);
+  ASSERT_NE(map, MAP_FAILED);
+  EXPECT_EQ(std::string(static_cast<const char*>(map), 5), "First");
+  ASSERT_TRUE(write_to(f, 0, 1, "IRST"));
+  EXPECT_EQ(std::string(static_cast<const char*>(map), 5), "FIRST");
+  ::munmap(map, 4096);
+  ::close(r);
+  // Pages cached by a reader that has closed are not reused after a write.
+  ASSERT_TRUE(write_to(g, O_CREAT, 0, std::string(10000, 'a')));
+  EXPECT_EQ(shell("cat " + g + " | tr -d a").out, "");
+  ASSERT_TRUE(write_to(g, 0, 5000, "bbb"));
+  EXPECT_EQ(shell("cat " + g + " | tr -d a").out, "bbb");
+  // Writing clears setuid and setgid for all but root, as the kernel would.
+  if (::geteuid() == 0) {
+    run("chown 65534:65534 " + g + " && chmod 6755 " + g);
+    ASSERT_TRUE(write_to(g, 0, 0, "c"));
+    EXPECT_EQ(mode_of(g), 06755u);
+    EXPECT_EQ(as_user(65534, 65534, [&] { return write_to(g, 0, 0, "d") ? 0 : errno; }), 0);
+    EXPECT_EQ(mode_of(g), 0755u);
+  }
+  EXPECT_EQ(m.unmount(), 0);
 }
 
 TEST_F(Fuse, RenameFlags) {
