@@ -7,6 +7,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <ctime>
 #include <condition_variable>
@@ -15,6 +16,7 @@
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <thread>
 
 #include "divert.h"
@@ -135,6 +137,22 @@ std::optional<vt::Score> parse_root(const std::string& root) {
   return vt::Score::parse(word);
 }
 
+// Whether the kernel should check permissions (default_permissions). A
+// mount without allow_other serves only its owner's uid; for root, who may
+// read and write anything, the checks decide nothing, yet they cost a
+// request per new file: a create drops the directory's cached attributes
+// and the next path walk through it must fetch them to check them.
+bool wants_permission_checks(const Options& o) {
+  if (::geteuid() != 0) return true;
+  for (const auto& opts : o.fuse_opts)
+    for (std::string_view rest = opts; !rest.empty();) {
+      std::string_view one = rest.substr(0, rest.find(','));
+      if (one == "allow_other" || one == "allow_root") return true;
+      rest.remove_prefix(std::min(rest.size(), one.size() + 1));
+    }
+  return false;
+}
+
 // The embedded store, also served on loopback so vt can reach it.
 struct Embedded {
   std::unique_ptr<vt::LogStore> store;
@@ -239,7 +257,8 @@ int run(const Options& o) {
   vtfs::Snapshots snaps(*vfs, out, o.score_file);
   vtfs::Context ctx(*vfs, snaps, o.read_only);
 
-  std::vector<std::string> args = {"vtfs", "-o", "fsname=vac:" + (root ? root->hex() : std::string("new")) + ",subtype=vtfs,default_permissions"};
+  std::vector<std::string> args = {"vtfs", "-o", "fsname=vac:" + (root ? root->hex() : std::string("new")) + ",subtype=vtfs"};
+  if (wants_permission_checks(o)) args.insert(args.end(), {"-o", "default_permissions"});
   if (o.read_only) args.insert(args.end(), {"-o", "ro"});
   for (const auto& opt : o.fuse_opts) args.insert(args.end(), {"-o", opt});
   if (o.debug) args.push_back("-d");

@@ -343,6 +343,35 @@ TEST_F(Fuse, WriteOnlyOpensKeepCachedReadersCurrent) {
   EXPECT_EQ(m.unmount(), 0);
 }
 
+// The kernel checks permissions (default_permissions) wherever they can
+// decide something: always but on root's private mounts, or when asked.
+TEST_F(Fuse, PermissionChecksWhereTheyDecideSomething) {
+  auto options = [&] {
+    std::ifstream in("/proc/self/mountinfo");
+    for (std::string line; std::getline(in, line);)
+      if (line.find(" " + mnt() + " ") != std::string::npos) return line.substr(line.rfind(' ') + 1);
+    return std::string("not mounted");
+  };
+  auto checks = [&](std::vector<std::string> more) {
+    Mount m(mnt(), "new", embedded(more));
+    EXPECT_TRUE(m.mounted()) << m.stderr_text();
+    std::string o = options();
+    EXPECT_EQ(m.unmount(), 0);
+    return ("," + o + ",").find(",default_permissions,") != std::string::npos;
+  };
+  EXPECT_EQ(checks({}), ::geteuid() != 0);
+  EXPECT_TRUE(checks({"-o", "default_permissions"}));
+  if (::geteuid() == 0) {
+    EXPECT_TRUE(checks({"-o", "ro,allow_other"}));
+    // Root without checks still may not execute what has no x bit.
+    Mount m(mnt(), "new", embedded());
+    ASSERT_TRUE(m.mounted());
+    run("printf '#!/bin/sh\\nexit 0\\n' > " + mnt() + "/s && chmod 644 " + mnt() + "/s");
+    EXPECT_NE(shell(mnt() + "/s").status, 0);
+    run("chmod 700 " + mnt() + "/s && " + mnt() + "/s");
+  }
+}
+
 TEST_F(Fuse, RenameFlags) {
   Mount m(mnt(), "new", embedded());
   ASSERT_TRUE(m.mounted());
