@@ -113,10 +113,16 @@ TEST_F(AppenderTest, ANowaitReadOfARecordPartlyOnDiskDoesNotWait) {
   a.write_out(false);
   if (!a.direct()) GTEST_SKIP() << "no O_DIRECT on " << testing::TempDir();
   // DONTNEED keeps pages that are dirty or under writeback: clean them first.
-  ASSERT_EQ(::fdatasync(fd), 0);
-  ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+  // On a loaded machine a page can escape one drop (seen once in a parallel
+  // ctest run), so a few tries; a nowait read that always copies fails.
   Bytes head(16), data(10000);
-  EXPECT_EQ(a.read(off, head, data, true), Appender::Read::would_block);
+  Appender::Read got = Appender::Read::copied;
+  for (int attempt = 0; attempt < 5 && got != Appender::Read::would_block; attempt++) {
+    ASSERT_EQ(::fdatasync(fd), 0);
+    ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    got = a.read(off, head, data, true);
+  }
+  EXPECT_EQ(got, Appender::Read::would_block);
   EXPECT_EQ(a.read(off, head, data, false), Appender::Read::copied);
   check(a, off, 10000);
 }
