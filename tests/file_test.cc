@@ -414,6 +414,36 @@ TEST(Cache, GlobalManyFetchesTheMissesTogether) {
   EXPECT_THROW(cache.global_many(std::vector<Score>{Score::local(7)}, kDataType, 8192), Error);
 }
 
+// Writing many blocks at once (two threads hash them) gives what writing
+// them one by one gives, in order, from two callers at once too.
+TEST(CacheConcurrency, WriteManyIsWriteInOrder) {
+  MemStore store;
+  Cache cache(store);
+  for (std::size_t n : {0u, 1u, 15u, 16u, 17u, 409u}) {
+    std::vector<Bytes> blocks;
+    for (std::size_t i = 0; i < n; i++) {
+      Bytes b = i % 7 == 3 ? Bytes(8192, 0) : random_bytes(1 + (i * 977) % 8192, static_cast<std::uint32_t>(n * 1000 + i));
+      b.resize(8192, 0);  // zero-extended, as in memory
+      blocks.push_back(std::move(b));
+    }
+    std::vector<std::span<const std::uint8_t>> spans(blocks.begin(), blocks.end());
+    std::vector<Score> other;
+    std::thread second([&] { other = cache.write_many(kDataType, spans); });
+    auto scores = cache.write_many(kDataType, spans);
+    second.join();
+    cache.wait_writes(cache.write_mark());
+    ASSERT_EQ(scores.size(), n);
+    EXPECT_EQ(other, scores);
+    for (std::size_t i = 0; i < n; i++) {
+      Bytes stored(blocks[i].begin(), blocks[i].begin() + static_cast<std::ptrdiff_t>(zero_truncated_size(to_wire(kDataType), blocks[i])));
+      EXPECT_EQ(scores[i], Score::of(stored)) << n << " " << i;
+      if (!stored.empty()) {
+        EXPECT_EQ(store.get(scores[i], to_wire(kDataType)), stored);
+      }
+    }
+  }
+}
+
 // A store whose reads wait at a gate the test opens, and then maybe fail.
 class GateStore : public MemStore {
  public:

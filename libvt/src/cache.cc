@@ -8,6 +8,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "hash_helper.h"
 #include "vt/error.h"
 #include "vt/zero.h"
 
@@ -135,6 +136,8 @@ struct Cache::Impl {
   struct {
     std::atomic<std::uint64_t> hits{0}, misses{0}, reads{0}, prefetches{0}, writes{0}, copies{0}, evictions{0};
   } counters;
+
+  detail::HashHelper hasher;
 
   Impl(BlockStore& s, CacheOptions o) : store(s), options(o) {
     if (options.dirty_high_water == 0) options.dirty_high_water = options.budget / 2;
@@ -401,6 +404,30 @@ Score Cache::write(BlockType type, std::span<const std::uint8_t> data) {
     impl_->counters.writes++;
   }
   return score;
+}
+
+std::vector<Score> Cache::write_many(BlockType type, std::span<const std::span<const std::uint8_t>> blocks) {
+  // Below this, waking the helper costs more than it saves.
+  constexpr std::size_t kShared = 16;
+  WireType wire = to_wire(type);
+  std::vector<std::size_t> sizes(blocks.size());
+  std::vector<Score> scores(blocks.size());
+  auto hash = [&](std::size_t i) {
+    sizes[i] = zero_truncated_size(wire, blocks[i]);
+    scores[i] = Score::of(blocks[i].first(sizes[i]));
+  };
+  if (blocks.size() >= kShared) {
+    impl_->hasher.for_each(blocks.size(), hash);
+  } else {
+    for (std::size_t i = 0; i < blocks.size(); i++) hash(i);
+  }
+  for (std::size_t i = 0; i < blocks.size(); i++) {
+    if (scores[i].is_zero()) continue;
+    // Copied one at a time: the store's queue bounds the memory in flight.
+    impl_->store.put_async(wire, Bytes(blocks[i].begin(), blocks[i].begin() + static_cast<std::ptrdiff_t>(sizes[i])), scores[i]);
+    impl_->counters.writes++;
+  }
+  return scores;
 }
 
 std::uint64_t Cache::write_mark() const { return impl_->write_failures.load(); }

@@ -189,7 +189,25 @@ Score flush_tree(Cache& c, const Score& s, BlockType type, const Shape& sh, std:
     return score;
   }
   Block copy = *b;
-  if (level > 0) {
+  if (level == 1 && sh.base == kDataType) {
+    // The data blocks below hold no scores: written together, so that
+    // many are hashed on two threads.
+    std::vector<std::size_t> at;
+    std::vector<BlockPtr> leaves;
+    std::vector<std::span<const std::uint8_t>> data;
+    for (std::size_t i = 0; i < sh.per(); i++) {
+      Score child = copy.pointer(i);
+      if (!child.is_local()) continue;
+      at.push_back(i);
+      leaves.push_back(load(c, child, sh.type(0), sh.dsize));
+      data.push_back(leaves.back()->data);
+    }
+    auto scores = c.write_many(sh.type(0), data);
+    for (std::size_t k = 0; k < at.size(); k++) {
+      written.push_back({leaves[k]->score.local_addr(), scores[k], std::nullopt});
+      copy.set_pointer(at[k], scores[k]);
+    }
+  } else if (level > 0) {
     for (std::size_t i = 0; i < sh.per(); i++) {
       Score child = copy.pointer(i);
       if (child.is_local()) copy.set_pointer(i, flush_tree(c, child, static_cast<BlockType>(type - 1), sh, written));

@@ -88,6 +88,9 @@ class Cache {
   // Starts writing a block (zero-truncated first) and returns its score.
   // Failures surface in wait_writes().
   Score write(BlockType type, std::span<const std::uint8_t> data);
+  // The same for many blocks of one type, hashed on two threads when there
+  // are enough of them to pay for it; started in order, scores in order.
+  std::vector<Score> write_many(BlockType type, std::span<const std::span<const std::uint8_t>> blocks);
   // Taken before a batch of writes and given to wait_writes() after it.
   std::uint64_t write_mark() const;
   // Waits for every started write. Throws if any write failed since `mark`:
