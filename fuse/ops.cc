@@ -354,7 +354,10 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     e.attr = attr_of(c, n, e.ino);
     e.attr_timeout = e.entry_timeout = c.timeout;
     set_open_mode(c, e.ino, fi);
-    if (fuse_reply_create(req, &e, fi) != 0) c.inodes.forget(e.ino, 1);
+    if (fuse_reply_create(req, &e, fi) != 0) {  // the kernel took neither
+      if (fi->fh == kCachedHandle) c.inodes.release_cached(e.ino);
+      c.inodes.forget(e.ino, 1);
+    }
   });
 }
 
