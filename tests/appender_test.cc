@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "data.h"
+#include "scratch.h"
 #include "vt/error.h"
 
 using namespace vt;
@@ -24,8 +25,7 @@ class AppenderTest : public testing::Test {
   Bytes expect;  // what the file must hold once everything is written
 
   void SetUp() override {
-    path = fs::path(testing::TempDir()) / ("appender-" + std::to_string(::getpid()) + "-" +
-                                           testing::UnitTest::GetInstance()->current_test_info()->name());
+    path = test::scratch_path("appender");
     // A segment that already ends off an aligned boundary.
     expect = test::random_bytes(5000, 1);
     fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);

@@ -13,6 +13,7 @@
 #include "data.h"
 #include "fixtures.h"
 #include "process.h"
+#include "scratch.h"
 #include "vt/memstore.h"
 #include "vt/metablock.h"
 #include "vt/server.h"
@@ -43,7 +44,7 @@ class Archive : public testing::Test {
   void SetUp() override {
     server.start();
     vt = std::string(VT_BIN_DIR) + "/vt -h " + server.address();
-    tmp = fs::path(testing::TempDir()) / ("archive-" + std::to_string(::getpid()) + "-" + testing::UnitTest::GetInstance()->current_test_info()->name());
+    tmp = test::scratch_path("archive");
     fs::remove_all(tmp);
     fs::create_directories(tmp);
   }

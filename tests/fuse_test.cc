@@ -19,6 +19,7 @@
 
 #include "fixtures.h"
 #include "mount.h"
+#include "scratch.h"
 #include "vt/memstore.h"
 #include "vt/server.h"
 
@@ -34,7 +35,7 @@ class Fuse : public testing::Test {
   fs::path base;
   void SetUp() override {
     if (!test::fuse_available()) GTEST_SKIP() << "no usable /dev/fuse or fusermount3 on this machine";
-    base = fs::path(testing::TempDir()) / ("fuse-" + std::to_string(::getpid()) + "-" + testing::UnitTest::GetInstance()->current_test_info()->name());
+    base = test::scratch_path("fuse");
     shell("fusermount3 -uz '" + (base / "mnt").string() + "' 2>/dev/null");
     fs::remove_all(base);
     fs::create_directories(base);

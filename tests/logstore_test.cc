@@ -16,6 +16,7 @@
 #include "data.h"
 #include "log_record.h"
 #include "put_queue.h"
+#include "scratch.h"
 #include "vt/error.h"
 #include "vt/logstore.h"
 
@@ -44,8 +45,7 @@ class LogStoreTest : public testing::Test {
  protected:
   fs::path dir;
   void SetUp() override {
-    dir = fs::path(testing::TempDir()) / ("logstore-" + std::to_string(::getpid()) + "-" +
-                                          testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir = test::scratch_path("logstore");
     fs::remove_all(dir);
   }
   void TearDown() override { fs::remove_all(dir); }

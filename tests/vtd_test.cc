@@ -7,6 +7,7 @@
 
 #include "data.h"
 #include "process.h"
+#include "scratch.h"
 #include "vt/client.h"
 #include "vt/error.h"
 #include "vt/status.h"
@@ -24,7 +25,7 @@ class Vtd : public testing::Test {
  protected:
   fs::path dir;
   void SetUp() override {
-    dir = fs::path(testing::TempDir()) / ("vtd-" + std::to_string(::getpid()) + "-" + testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir = test::scratch_path("vtd");
     fs::remove_all(dir);
   }
   void TearDown() override { fs::remove_all(dir); }
