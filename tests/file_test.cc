@@ -539,6 +539,54 @@ TEST(File, FailedFlushKeepsLocalBlocksAndRetrySucceeds) {
   EXPECT_EQ(read_all(*File::open_root(fresh, e)->open(0)), b);
 }
 
+TEST(File, AnAppendingWriterHasItsBlocksWrittenBehind) {
+  FlakyStore store;
+  Cache cache(store);
+  auto root = File::create_root(cache, 8160, 8192, true);
+  auto f = root->create(8160, 8192, false);
+  const std::size_t span = 8160 / kScoreSize * 8192;  // the data below one level-1 block
+  Bytes b = random_bytes(3 * span + 100000, 21);
+  for (std::size_t off = 0; off < b.size(); off += 1 << 20)
+    f->write(off, std::span(b).subspan(off, std::min<std::size_t>(1 << 20, b.size() - off)));
+  // Three spans went to the store as they filled; only the last bytes and
+  // the pointer blocks are local, and of the written spans only the last
+  // (not yet known to be stored) is still cached.
+  EXPECT_GE(store.puts, static_cast<int>(3 * span / 8192));
+  EXPECT_LT(cache.dirty_bytes(), 200000u);
+  EXPECT_LE(cache.stats().bytes_clean, span);
+  EXPECT_EQ(read_all(*f), b);
+  Entry e = f->flush();
+
+  // The same stream as one written out of order, where nothing is written behind.
+  MemStore other;
+  Cache other_cache(other);
+  auto g = File::create_root(other_cache, 8160, 8192, false);
+  for (std::size_t off = b.size() / 2; off < b.size(); off += 4096)
+    g->write(off, std::span(b).subspan(off, std::min<std::size_t>(4096, b.size() - off)));
+  g->write(0, std::span(b).first(b.size() / 2));
+  EXPECT_EQ(g->flush().score, e.score);
+  Cache fresh(store);
+  EXPECT_EQ(read_all(*File::open_root(fresh, root->flush())->open(0)), b);
+}
+
+TEST(File, BlocksWrittenBehindAreWrittenAgainAfterAFailure) {
+  DeferredFailStore store;
+  Cache cache(store);
+  auto root = File::create_root(cache, 8160, 8192, true);
+  auto f = root->create(8160, 8192, false);
+  const std::size_t span = 8160 / kScoreSize * 8192;
+  Bytes b = random_bytes(2 * span + 5000, 22);
+  store.down = true;  // the first span's writes are lost, reported at the next wait
+  f->write(0, std::span(b).first(span + 1000));
+  store.down = false;
+  f->write(span + 1000, std::span(b).subspan(span + 1000, span));
+  EXPECT_EQ(read_all(*f), Bytes(b.begin(), b.begin() + 2 * span + 1000));
+  f->write(2 * span + 1000, std::span(b).subspan(2 * span + 1000));
+  Entry e = root->flush();
+  Cache fresh(store);
+  EXPECT_EQ(read_all(*File::open_root(fresh, e)->open(0)), b);
+}
+
 TEST(File, MemoryIsBoundedWhateverTheFileSize) {
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
   GTEST_SKIP() << "sanitizer shadow memory makes RSS meaningless; the plain build checks this";
@@ -611,4 +659,37 @@ TEST(FileConcurrency, ThreadsOnSharedAndSeparateStreams) {
     EXPECT_EQ(out, random_bytes(kRegion, t));
     EXPECT_EQ(read_all(*r->open(std::uint32_t(t + 1))), random_bytes(kRegion, t + 4));
   }
+}
+
+TEST(FileConcurrency, WritersAppendingWhileOthersReadAndFlush) {
+  MemStore store;
+  Cache cache(store, CacheOptions{.budget = 1 << 20});
+  auto root = File::create_root(cache, 260, 512, true);  // 13 pointers: a span every 6.5 KiB
+  std::vector<std::shared_ptr<File>> files;
+  for (int t = 0; t < 2; t++) files.push_back(root->create(260, 512, false));
+  constexpr std::size_t kSize = 300000;
+  std::atomic<int> writing{2};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; t++) {
+    threads.emplace_back([&, t] {
+      Bytes mine = random_bytes(kSize, 40 + t);
+      for (std::size_t off = 0; off < kSize; off += 3000) files[t]->write(off, std::span(mine).subspan(off, std::min<std::size_t>(3000, kSize - off)));
+      writing--;
+    });
+  }
+  threads.emplace_back([&] {
+    Bytes want = random_bytes(kSize, 40);
+    while (writing > 0) {
+      std::uint64_t n = files[0]->size();
+      Bytes out(n);
+      ASSERT_EQ(files[0]->read(0, out), n);
+      ASSERT_TRUE(std::equal(out.begin(), out.end(), want.begin()));
+      root->flush();
+    }
+  });
+  for (auto& th : threads) th.join();
+  Entry e = root->flush();
+  Cache fresh(store);
+  auto r = File::open_root(fresh, e);
+  for (int t = 0; t < 2; t++) EXPECT_EQ(read_all(*r->open(static_cast<std::uint32_t>(t))), random_bytes(kSize, 40 + t));
 }

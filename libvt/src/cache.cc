@@ -395,6 +395,18 @@ void Cache::promote(std::uint32_t addr, const Score& score, std::optional<Bytes>
   impl_->evict();
 }
 
+void Cache::drop(std::span<const BlockPtr> blocks) {
+  std::lock_guard lock(impl_->mu);
+  for (const BlockPtr& b : blocks) {
+    auto s = impl_->globals.find(Key{b->score, b->type, static_cast<std::uint32_t>(b->data.size())});
+    if (s == impl_->globals.end() || !s->second.ready || s->second.fetch->block() != b) continue;
+    if (b.use_count() > 2) continue;  // the caller's reference, the cache's, and somebody's
+    impl_->clean_bytes -= b->data.size();
+    impl_->lru.erase(s->second.lru);
+    impl_->globals.erase(s);
+  }
+}
+
 Score Cache::write(BlockType type, std::span<const std::uint8_t> data) {
   WireType wire = to_wire(type);
   Bytes stored(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(zero_truncated_size(wire, data)));

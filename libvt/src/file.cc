@@ -17,6 +17,13 @@ struct File::Tree {
   Cache& cache;
   std::shared_mutex mu;
   Entry root;
+  // Data blocks written behind a sequential writer (see write_behind),
+  // whose writes no wait has confirmed yet. Held, so the cache keeps them,
+  // and written again if a write failed after `mark` was taken.
+  struct {
+    std::vector<BlockPtr> blocks;
+    std::uint64_t mark = 0;
+  } behind;
 };
 
 namespace {
@@ -450,6 +457,7 @@ std::size_t File::read_locked(std::uint64_t offset, std::span<std::uint8_t> out)
 void File::write(std::uint64_t offset, std::span<const std::uint8_t> data) {
   std::unique_lock lock(tree_->mu);
   write_locked(offset, data);
+  write_behind_locked(offset, data.size());
   if (tree_->cache.over_high_water()) {
     // Write back every stream, not only this one: a tree of small files
     // would otherwise flush (and wait for) each new file alone while the
@@ -460,6 +468,70 @@ void File::write(std::uint64_t offset, std::span<const std::uint8_t> data) {
       top->flush_locked();
     } catch (const Error&) {
     }
+  }
+}
+
+void File::settle_behind_locked() {
+  auto& behind = tree_->behind;
+  if (behind.blocks.empty()) return;
+  Cache& c = tree_->cache;
+  const std::uint64_t mark = c.write_mark();
+  if (mark != behind.mark) {  // a write failed since they went: send them again
+    for (const BlockPtr& b : behind.blocks) c.write(b->type, b->data);
+    behind.mark = mark;
+  }
+  c.wait_writes(mark);
+  c.drop(behind.blocks);
+  behind.blocks.clear();
+}
+
+// A writer appending to a stream completes the data blocks below a level-1
+// pointer block every few MiB (408 blocks of 8 KiB with vac's sizes). Those
+// are written out then, while the writer goes on, and dropped from the cache
+// once stored: a big copy keeps neither its memory nor the cache's other
+// blocks busy, and hashing and the store's writing overlap the copying. The
+// wait is for the previous span, one span later, when it has usually landed.
+void File::write_behind_locked(std::uint64_t offset, std::size_t n) {
+  Entry e = entry_locked();
+  if (e.depth() == 0 || e.is_dir() || offset + n != e.size) return;  // appends to data streams only
+  Shape sh(e);
+  const std::uint64_t per = sh.per(), first = offset / sh.dsize / per, end = (offset + n) / sh.dsize / per;
+  if (first == end) return;  // no level-1 block completed
+  Cache& c = tree_->cache;
+  try {
+    settle_behind_locked();
+    tree_->behind.mark = c.write_mark();
+    for (std::uint64_t span = first; span < end; span++) write_span_behind(e, span * per);
+  } catch (const Error&) {
+    // What was not sent stays local, for a flush to write and report on.
+  }
+}
+
+void File::write_span_behind(const Entry& e, std::uint64_t first_block) {
+  Shape sh(e);
+  Cache& c = tree_->cache;
+  BlockPtr parent = walk_parent(c, e, first_block).first;
+  if (!parent->is_local()) return;
+  std::vector<std::size_t> at;
+  std::vector<BlockPtr> leaves;
+  std::vector<std::span<const std::uint8_t>> data;
+  for (std::size_t i = 0; i < sh.per(); i++) {
+    Score s = parent->pointer(i);
+    if (!s.is_local()) continue;
+    at.push_back(i);
+    leaves.push_back(load(c, s, sh.type(0), sh.dsize));
+    data.push_back(leaves.back()->data);
+  }
+  auto scores = c.write_many(sh.type(0), data);
+  for (std::size_t k = 0; k < at.size(); k++) {
+    parent->set_pointer(at[k], scores[k]);
+    std::uint32_t addr = leaves[k]->score.local_addr();
+    if (scores[k].is_zero()) {
+      c.free_local(addr);
+      continue;
+    }
+    c.promote(addr, scores[k]);
+    tree_->behind.blocks.push_back(std::move(leaves[k]));
   }
 }
 
@@ -538,6 +610,7 @@ Entry File::flush() {
 }
 
 Entry File::flush_locked() {
+  settle_behind_locked();
   Entry e = entry_locked();
   if (!e.score.is_local()) return e;
   Cache& c = tree_->cache;
@@ -546,41 +619,6 @@ Entry File::flush_locked() {
   promote_all(c, written);
   set_entry_locked(e);
   return entry_locked();
-}
-
-void File::flush_before(std::uint64_t offset) {
-  std::unique_lock lock(tree_->mu);
-  Entry e = entry_locked();
-  if (e.depth() == 0 || !e.score.is_local()) return;
-  Shape sh(e);
-  Cache& c = tree_->cache;
-  const std::uint64_t limit = offset / sh.dsize;  // data blocks wholly before offset
-  struct Change {
-    BlockPtr block;
-    std::size_t index;
-    Score score;
-  };
-  std::vector<Change> changes;
-  std::vector<Written> written;
-  // Visits a local pointer block covering data blocks [first, ...).
-  auto visit = [&](auto& self, const BlockPtr& b, int level, std::uint64_t first) -> void {
-    std::uint64_t span = sh.capacity(level - 1);
-    for (std::size_t i = 0; i < sh.per() && first + i * span < limit; i++) {
-      Score s = b->pointer(i);
-      if (!s.is_local()) continue;
-      std::uint64_t start = first + i * span;
-      if (start + span <= limit)
-        changes.push_back({b, i, flush_tree(c, s, sh.type(level - 1), sh, written)});
-      else if (level > 1)
-        self(self, load(c, s, sh.type(level - 1), sh.psize), level - 1, start);
-    }
-  };
-  write_all(c, [&] {
-    visit(visit, load(c, e.score, e.type, sh.psize), e.depth(), 0);
-    return 0;
-  });
-  for (auto& ch : changes) ch.block->set_pointer(ch.index, ch.score);
-  promote_all(c, written);
 }
 
 Score File::block_score(std::uint64_t bn) {

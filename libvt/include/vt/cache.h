@@ -84,6 +84,9 @@ class Cache {
   // block, with `data` as its contents when given (pointer blocks whose
   // children were written too), without copying the rest.
   void promote(std::uint32_t addr, const Score& score, std::optional<Bytes> data = std::nullopt);
+  // Forgets clean blocks that will not be read again soon (written behind a
+  // streaming writer), unless somebody else is using them.
+  void drop(std::span<const BlockPtr> blocks);
 
   // Starts writing a block (zero-truncated first) and returns its score.
   // Failures surface in wait_writes().

@@ -46,7 +46,8 @@ class File : public std::enable_shared_from_this<File> {
   // Reads up to out.size() bytes at `offset`; fewer at the end of the stream.
   std::size_t read(std::uint64_t offset, std::span<std::uint8_t> out);
   // Writes, growing the stream (and its tree) as needed. Throws
-  // Error(TooBig) past 2^48-1 bytes.
+  // Error(TooBig) past 2^48-1 bytes. A writer appending has the data blocks
+  // it completes written behind it and dropped from the cache once stored.
   void write(std::uint64_t offset, std::span<const std::uint8_t> data);
   // Grows (holes read as zeros) or shrinks (the tail is zeroed and the
   // tree made as shallow as the size allows).
@@ -56,9 +57,6 @@ class File : public std::enable_shared_from_this<File> {
   // for directories) to the store bottom-up and returns the new entry, with
   // a real score. On failure nothing changes and the error is thrown.
   Entry flush();
-  // Writes the data blocks that lie wholly before `offset` and the pointer
-  // blocks above only them, so a sequential writer keeps memory bounded.
-  void flush_before(std::uint64_t offset);
   // The score of data block `bn` (zero score for holes; maybe local).
   Score block_score(std::uint64_t bn);
   // Starts fetching the stream's top block (all of a one-block stream), so
@@ -79,6 +77,10 @@ class File : public std::enable_shared_from_this<File> {
   void write_locked(std::uint64_t offset, std::span<const std::uint8_t> data);
   void set_size_locked(std::uint64_t size);
   Entry flush_locked();
+  void write_behind_locked(std::uint64_t offset, std::size_t n);
+  void write_span_behind(const Entry& e, std::uint64_t first_block);  // tree lock held
+  // Waits for the blocks written behind; throws if they may not be stored.
+  void settle_behind_locked();
   std::shared_ptr<File> create_locked(const Entry& e);
   void free_slot_locked(bool free_blocks);
   void check_live() const;
