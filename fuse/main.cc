@@ -16,6 +16,7 @@
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string_view>
 #include <thread>
 
@@ -120,6 +121,10 @@ Options parse(int argc, char** argv) {
   // fuse_daemonize moves to "/" even in the foreground: resolve paths now.
   for (std::string* p : {&o.store, &o.score_file, &o.mountpoint, &o.data_home})
     if (!p->empty()) *p = std::filesystem::absolute(*p).string();
+  // As the kernel will name the mount (symbolic links resolved): found in
+  // mountinfo by that name. Not once mounted: that would ask ourselves.
+  std::error_code ec;
+  if (auto real = std::filesystem::weakly_canonical(o.mountpoint, ec); !ec) o.mountpoint = real.string();
   return o;
 }
 
@@ -226,15 +231,38 @@ void save_for_later(const Options& o, vtfs::Diverter& diverter, vtfs::Snapshots&
   }
 }
 
+// A path as /proc/self/mountinfo writes it: space, tab, newline and
+// backslash as three octal digits after a backslash.
+std::string unescape_mountinfo(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); i++) {
+    auto octal = [&](std::size_t k) { return k < s.size() && s[k] >= '0' && s[k] <= '7'; };
+    if (s[i] == '\\' && octal(i + 1) && octal(i + 2) && octal(i + 3)) {
+      out += static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
+      i += 3;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
 // The kernel starts FUSE mounts with 128 KiB of readahead; 4 MiB made cold
 // sequential reads ~15% faster here. Only root may change it (best effort).
-// Runs beside the loop: stat() of the mount is answered by the loop.
-void raise_readahead(std::string mountpoint) {
-  struct stat st;
-  if (::stat(mountpoint.c_str(), &st) != 0) return;
-  if (major(st.st_dev) != 0 || st.st_ino != FUSE_ROOT_ID) return;  // not (or no longer) our mount
-  std::ofstream f("/sys/class/bdi/0:" + std::to_string(minor(st.st_dev)) + "/read_ahead_kb");
-  f << 4096;
+// The mount's device number comes from mountinfo: a stat() of the mount
+// would be a request to ourselves, and would keep the mount busy (a quick
+// unmount failing) while it waits for its answer.
+void raise_readahead(const std::string& mountpoint) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string device;
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);  // ID PARENT MAJOR:MINOR ROOT MOUNTPOINT ... - TYPE ...
+    std::string id, parent, majmin, root, at;
+    fields >> id >> parent >> majmin >> root >> at;
+    if (unescape_mountinfo(at) == mountpoint && line.find(" - fuse") != std::string::npos) device = majmin;  // the last is the newest
+  }
+  if (device.rfind("0:", 0) != 0) return;
+  std::ofstream("/sys/class/bdi/" + device + "/read_ahead_kb") << 4096;
 }
 
 int run(const Options& o) {
@@ -274,10 +302,10 @@ int run(const Options& o) {
     fuse_remove_signal_handlers(se);
     throw vt::Error(vt::Errc::Io, "cannot mount on " + o.mountpoint);
   }
+  raise_readahead(o.mountpoint);
   fuse_daemonize(o.foreground ? 1 : 0);
   int rc = 0;
   {
-    std::thread readahead(raise_readahead, o.mountpoint);
     Ticker ticker(snaps, o.read_only ? 0 : o.sync_interval);
     fuse_loop_config* cfg = fuse_loop_cfg_create();
     // Measured: many small requests (cp -a of a tree) go best with plenty
@@ -286,7 +314,6 @@ int run(const Options& o) {
     fuse_loop_cfg_set_idle_threads(cfg, 8);
     rc = fuse_session_loop_mt(se, cfg);
     fuse_loop_cfg_destroy(cfg);
-    readahead.join();
   }
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);

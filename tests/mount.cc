@@ -1,6 +1,8 @@
 #include "mount.h"
 
 #include <fcntl.h>
+#include <fmt/core.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,7 +20,14 @@ bool fuse_available() { return ::access("/dev/fuse", R_OK | W_OK) == 0 && shell(
 
 static bool is_mountpoint(const fs::path& dir) {
   std::ifstream m("/proc/self/mounts");
-  std::string want = " " + fs::absolute(dir).lexically_normal().string() + " ";
+  std::string want = " ";
+  for (char c : fs::absolute(dir).lexically_normal().string()) {  // as the kernel escapes it
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\\')
+      want += fmt::format("\\{:03o}", c);
+    else
+      want += c;
+  }
+  want += " ";
   for (std::string line; std::getline(m, line);)
     if (line.find(want) != std::string::npos && line.find("fuse") != std::string::npos) return true;
   return false;
@@ -77,7 +86,14 @@ int Mount::wait() {
 }
 
 int Mount::unmount() {
-  shell("fusermount3 -u '" + dir_.string() + "'");
+  // A busy mount (a path lookup under way elsewhere) refuses for a moment;
+  // a test must not then wait forever for a daemon that was never told.
+  for (int i = 0; i < 40; i++) {
+    if (shell("fusermount3 -u '" + dir_.string() + "' 2>&1").status == 0 || !is_mountpoint(dir_)) return wait();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ADD_FAILURE() << "cannot unmount " << dir_;
+  shell("fusermount3 -uz '" + dir_.string() + "'");
   return wait();
 }
 
