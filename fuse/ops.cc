@@ -400,8 +400,18 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, std::size_t size
 }
 
 void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  if (fi->fh == kCachedHandle) ctx(req).inodes.release_cached(ino);
+  Context& c = ctx(req);
+  if (fi->fh == kCachedHandle) c.inodes.release_cached(ino);
   fuse_reply_err(req, 0);
+  // A writer closed the file: write its blocks out now, after the reply (the
+  // kernel does not wait for a release), while the writer goes on.
+  if ((fi->flags & O_ACCMODE) != O_RDONLY && !c.read_only) {
+    try {
+      c.vfs.write_behind(c.inodes.node(ino));
+    } catch (const std::exception&) {
+      // The blocks stay local; the next sync writes them or reports why not.
+    }
+  }
 }
 
 // fsync of anything is a snapshot of everything.

@@ -66,7 +66,9 @@ class SinkStore : public BlockStore {
 class DeferredFailStore : public MemStore {
  public:
   bool down = false;
+  bool refuse = false;  // put_async throws: no connection at all
   void put_async(WireType t, Bytes d, const Score&) override {
+    if (refuse) throw Error(Errc::Closed, "cannot connect");
     if (down) error = std::make_exception_ptr(Error(Errc::Closed, "server went away"));
     else MemStore::put(t, d);
   }
@@ -587,6 +589,62 @@ TEST(File, BlocksWrittenBehindAreWrittenAgainAfterAFailure) {
   EXPECT_EQ(read_all(*File::open_root(fresh, e)->open(0)), b);
 }
 
+TEST(File, AFinishedWriterHasItsStreamWrittenBehind) {
+  FlakyStore store;
+  Cache cache(store);
+  auto root = File::create_root(cache, 8160, 8192, true);
+  std::vector<std::shared_ptr<File>> files;
+  for (std::uint32_t i = 0; i < 20; i++) {
+    files.push_back(root->create(8160, 8192, false));
+    files.back()->write(0, random_bytes(1000 + i * 3000, 30 + i));
+    files.back()->write_behind();
+    EXPECT_FALSE(files.back()->entry().score.is_local());
+    EXPECT_EQ(read_all(*files.back()), random_bytes(1000 + i * 3000, 30 + i));
+  }
+  // Only the directory stream is local; of the written blocks only the last
+  // file's (8 data blocks and a pointer block), not yet confirmed, are cached.
+  EXPECT_LE(cache.dirty_bytes(), 2u * 8192);
+  EXPECT_LE(cache.stats().bytes_clean, 9u * 8192);
+  Entry e = root->flush();
+  Cache fresh(store);
+  auto r = File::open_root(fresh, e);
+  for (std::uint32_t i = 0; i < 20; i++) EXPECT_EQ(read_all(*r->open(i)), random_bytes(1000 + i * 3000, 30 + i));
+}
+
+TEST(File, AStreamWrittenBehindIsWrittenAgainAfterAFailure) {
+  DeferredFailStore store;
+  Cache cache(store);
+  auto root = File::create_root(cache, 8160, 8192, true);
+  auto f = root->create(8160, 8192, false);
+  Bytes b = random_bytes(50000, 31);
+  f->write(0, b);
+  store.down = true;  // the writes are lost, reported at the next wait
+  f->write_behind();
+  store.down = false;
+  EXPECT_EQ(read_all(*f), b);
+  Entry e = root->flush();
+  Cache fresh(store);
+  EXPECT_EQ(read_all(*File::open_root(fresh, e)->open(0)), b);
+}
+
+TEST(File, AStreamWrittenBehindSurvivesAFailedResend) {
+  DeferredFailStore store;
+  Cache cache(store);
+  auto root = File::create_root(cache, 8160, 8192, true);
+  auto f = root->create(8160, 8192, false);
+  Bytes b = random_bytes(20000, 32);
+  f->write(0, b);
+  store.down = true;  // lost, reported at the next wait...
+  f->write_behind();
+  store.down = false;
+  store.refuse = true;  // ...and sending again fails too
+  EXPECT_THROW(root->flush(), Error);
+  store.refuse = false;
+  Entry e = root->flush();
+  Cache fresh(store);
+  EXPECT_EQ(read_all(*File::open_root(fresh, e)->open(0)), b);
+}
+
 TEST(File, MemoryIsBoundedWhateverTheFileSize) {
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
   GTEST_SKIP() << "sanitizer shadow memory makes RSS meaningless; the plain build checks this";
@@ -661,7 +719,7 @@ TEST(FileConcurrency, ThreadsOnSharedAndSeparateStreams) {
   }
 }
 
-TEST(FileConcurrency, WritersAppendingWhileOthersReadAndFlush) {
+TEST(FileConcurrency, WritersAppendingAndWritingBehindWhileOthersReadAndFlush) {
   MemStore store;
   Cache cache(store, CacheOptions{.budget = 1 << 20});
   auto root = File::create_root(cache, 260, 512, true);  // 13 pointers: a span every 6.5 KiB
@@ -673,7 +731,10 @@ TEST(FileConcurrency, WritersAppendingWhileOthersReadAndFlush) {
   for (int t = 0; t < 2; t++) {
     threads.emplace_back([&, t] {
       Bytes mine = random_bytes(kSize, 40 + t);
-      for (std::size_t off = 0; off < kSize; off += 3000) files[t]->write(off, std::span(mine).subspan(off, std::min<std::size_t>(3000, kSize - off)));
+      for (std::size_t off = 0; off < kSize; off += 3000) {
+        files[t]->write(off, std::span(mine).subspan(off, std::min<std::size_t>(3000, kSize - off)));
+        if (off % 30000 == 0) files[t]->write_behind();  // as if closed and opened again
+      }
       writing--;
     });
   }

@@ -475,12 +475,19 @@ void File::settle_behind_locked() {
   auto& behind = tree_->behind;
   if (behind.blocks.empty()) return;
   Cache& c = tree_->cache;
-  const std::uint64_t mark = c.write_mark();
-  if (mark != behind.mark) {  // a write failed since they went: send them again
+  auto resend = [&] {
+    const std::uint64_t mark = c.write_mark();
+    behind.mark = mark - 1;  // until all are sent again: a failure here must not look like success
     for (const BlockPtr& b : behind.blocks) c.write(b->type, b->data);
     behind.mark = mark;
+  };
+  if (c.write_mark() != behind.mark) resend();  // a write failed since they went
+  try {
+    c.wait_writes(behind.mark);
+  } catch (const Error&) {  // maybe one of theirs: once more, then it is the caller's
+    resend();
+    c.wait_writes(behind.mark);
   }
-  c.wait_writes(mark);
   c.drop(behind.blocks);
   behind.blocks.clear();
 }
@@ -532,6 +539,27 @@ void File::write_span_behind(const Entry& e, std::uint64_t first_block) {
     }
     c.promote(addr, scores[k]);
     tree_->behind.blocks.push_back(std::move(leaves[k]));
+  }
+}
+
+void File::write_behind() {
+  std::unique_lock lock(tree_->mu);
+  Entry e = entry_locked();
+  if (e.is_dir() || !e.score.is_local()) return;
+  Cache& c = tree_->cache;
+  try {
+    settle_behind_locked();
+    tree_->behind.mark = c.write_mark();
+    std::vector<Written> written;
+    e.score = flush_tree(c, e.score, e.type, Shape(e), written);
+    for (auto& w : written) {
+      BlockPtr b = c.local(w.addr);
+      c.promote(w.addr, w.score, std::move(w.data));
+      if (!w.score.is_zero()) tree_->behind.blocks.push_back(std::move(b));
+    }
+    set_entry_locked(e);
+  } catch (const Error&) {
+    // Nothing changed: the blocks stay local, for a flush to write and report on.
   }
 }
 

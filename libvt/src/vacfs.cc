@@ -415,6 +415,16 @@ void VacFs::write(const NodePtr& n, std::uint64_t offset, std::span<const std::u
   if (n->parent && !n->removed) impl_->touch(n->parent);
 }
 
+void VacFs::write_behind(const NodePtr& n) {
+  std::shared_ptr<File> f;
+  {
+    std::lock_guard lock(impl_->mu);
+    if (n->de.is_dir()) return;
+    f = n->data;  // not opened: not written either
+  }
+  if (f) f->write_behind();
+}
+
 void VacFs::truncate(const NodePtr& n, std::uint64_t size) {
   std::shared_ptr<File> f;
   {

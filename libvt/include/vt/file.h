@@ -53,6 +53,11 @@ class File : public std::enable_shared_from_this<File> {
   // tree made as shallow as the size allows).
   void set_size(std::uint64_t size);
 
+  // Starts writing every unwritten block of a data stream whose writer is
+  // done, as write() does for the spans an appending writer completes: the
+  // stream's entry gets its real score now, and the next wait (a later
+  // write-behind or flush) confirms the blocks and drops them from the cache.
+  void write_behind();
   // Writes every unwritten block of this stream (and of streams below it,
   // for directories) to the store bottom-up and returns the new entry, with
   // a real score. On failure nothing changes and the error is thrown.

@@ -71,6 +71,10 @@ class VacFs {
   std::pair<Entry, std::optional<Entry>> streams(const NodePtr& node);
   void write(const NodePtr& file, std::uint64_t offset, std::span<const std::uint8_t> data);
   void truncate(const NodePtr& file, std::uint64_t size);
+  // A writer is done with a file: its new blocks start on their way to the
+  // store (File::write_behind), so they neither wait for the next sync nor
+  // stay in the cache.
+  void write_behind(const NodePtr& file);
   // Replaces the metadata a user can change: mode bits below the type,
   // owners, times, mcount, xattrs. The name, slots and qid stay.
   void set_meta(const NodePtr& node, const DirEntry& meta);
