@@ -184,6 +184,29 @@ struct Written {
   std::optional<Bytes> data;
 };
 
+// The local data blocks below a level-1 pointer block, started writing
+// together (many are hashed on two threads; they hold no scores): their
+// slots, the blocks, and their new scores.
+struct LeafWrites {
+  std::vector<std::size_t> at;
+  std::vector<BlockPtr> leaves;
+  std::vector<Score> scores;
+};
+
+LeafWrites write_leaves(Cache& c, const Block& parent, const Shape& sh) {
+  LeafWrites w;
+  std::vector<std::span<const std::uint8_t>> data;
+  for (std::size_t i = 0; i < sh.per(); i++) {
+    Score s = parent.pointer(i);
+    if (!s.is_local()) continue;
+    w.at.push_back(i);
+    w.leaves.push_back(load(c, s, sh.type(0), sh.dsize));
+    data.push_back(w.leaves.back()->data);
+  }
+  w.scores = c.write_many(sh.type(0), data);
+  return w;
+}
+
 // Writes the unwritten blocks below `s` bottom-up, working on copies so that
 // nothing changes until every write has succeeded. Returns the new score.
 Score flush_tree(Cache& c, const Score& s, BlockType type, const Shape& sh, std::vector<Written>& written) {
@@ -197,22 +220,10 @@ Score flush_tree(Cache& c, const Score& s, BlockType type, const Shape& sh, std:
   }
   Block copy = *b;
   if (level == 1 && sh.base == kDataType) {
-    // The data blocks below hold no scores: written together, so that
-    // many are hashed on two threads.
-    std::vector<std::size_t> at;
-    std::vector<BlockPtr> leaves;
-    std::vector<std::span<const std::uint8_t>> data;
-    for (std::size_t i = 0; i < sh.per(); i++) {
-      Score child = copy.pointer(i);
-      if (!child.is_local()) continue;
-      at.push_back(i);
-      leaves.push_back(load(c, child, sh.type(0), sh.dsize));
-      data.push_back(leaves.back()->data);
-    }
-    auto scores = c.write_many(sh.type(0), data);
-    for (std::size_t k = 0; k < at.size(); k++) {
-      written.push_back({leaves[k]->score.local_addr(), scores[k], std::nullopt});
-      copy.set_pointer(at[k], scores[k]);
+    LeafWrites w = write_leaves(c, copy, sh);
+    for (std::size_t k = 0; k < w.at.size(); k++) {
+      written.push_back({w.leaves[k]->score.local_addr(), w.scores[k], std::nullopt});
+      copy.set_pointer(w.at[k], w.scores[k]);
     }
   } else if (level > 0) {
     for (std::size_t i = 0; i < sh.per(); i++) {
@@ -519,26 +530,16 @@ void File::write_span_behind(const Entry& e, std::uint64_t first_block) {
   Cache& c = tree_->cache;
   BlockPtr parent = walk_parent(c, e, first_block).first;
   if (!parent->is_local()) return;
-  std::vector<std::size_t> at;
-  std::vector<BlockPtr> leaves;
-  std::vector<std::span<const std::uint8_t>> data;
-  for (std::size_t i = 0; i < sh.per(); i++) {
-    Score s = parent->pointer(i);
-    if (!s.is_local()) continue;
-    at.push_back(i);
-    leaves.push_back(load(c, s, sh.type(0), sh.dsize));
-    data.push_back(leaves.back()->data);
-  }
-  auto scores = c.write_many(sh.type(0), data);
-  for (std::size_t k = 0; k < at.size(); k++) {
-    parent->set_pointer(at[k], scores[k]);
-    std::uint32_t addr = leaves[k]->score.local_addr();
-    if (scores[k].is_zero()) {
+  LeafWrites w = write_leaves(c, *parent, sh);
+  for (std::size_t k = 0; k < w.at.size(); k++) {
+    parent->set_pointer(w.at[k], w.scores[k]);
+    std::uint32_t addr = w.leaves[k]->score.local_addr();
+    if (w.scores[k].is_zero()) {
       c.free_local(addr);
       continue;
     }
-    c.promote(addr, scores[k]);
-    tree_->behind.blocks.push_back(std::move(leaves[k]));
+    c.promote(addr, w.scores[k]);
+    tree_->behind.blocks.push_back(std::move(w.leaves[k]));
   }
 }
 
