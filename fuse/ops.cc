@@ -403,9 +403,10 @@ void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Context& c = ctx(req);
   if (fi->fh == kCachedHandle) c.inodes.release_cached(ino);
   fuse_reply_err(req, 0);
-  // A writer closed the file: write its blocks out now, after the reply (the
-  // kernel does not wait for a release), while the writer goes on.
-  if ((fi->flags & O_ACCMODE) != O_RDONLY && !c.read_only) {
+  // A writer closed the file (never on a read-only mount: such opens are
+  // refused): write its blocks out now, after the reply (the kernel does not
+  // wait for a release), while the writer goes on.
+  if ((fi->flags & O_ACCMODE) != O_RDONLY) {
     try {
       c.vfs.write_behind(c.inodes.node(ino));
     } catch (const std::exception&) {

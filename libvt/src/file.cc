@@ -467,8 +467,7 @@ std::size_t File::read_locked(std::uint64_t offset, std::span<std::uint8_t> out)
 
 void File::write(std::uint64_t offset, std::span<const std::uint8_t> data) {
   std::unique_lock lock(tree_->mu);
-  write_locked(offset, data);
-  write_behind_locked(offset, data.size());
+  write_behind_locked(write_locked(offset, data), offset, data.size());
   if (tree_->cache.over_high_water()) {
     // Write back every stream, not only this one: a tree of small files
     // would otherwise flush (and wait for) each new file alone while the
@@ -509,8 +508,7 @@ void File::settle_behind_locked() {
 // once stored: a big copy keeps neither its memory nor the cache's other
 // blocks busy, and hashing and the store's writing overlap the copying. The
 // wait is for the previous span, one span later, when it has usually landed.
-void File::write_behind_locked(std::uint64_t offset, std::size_t n) {
-  Entry e = entry_locked();
+void File::write_behind_locked(const Entry& e, std::uint64_t offset, std::size_t n) {
   if (e.depth() == 0 || e.is_dir() || offset + n != e.size) return;  // appends to data streams only
   Shape sh(e);
   const std::uint64_t per = sh.per(), first = offset / sh.dsize / per, end = (offset + n) / sh.dsize / per;
@@ -564,8 +562,8 @@ void File::write_behind() {
   }
 }
 
-void File::write_locked(std::uint64_t offset, std::span<const std::uint8_t> data) {
-  if (data.empty()) return;
+Entry File::write_locked(std::uint64_t offset, std::span<const std::uint8_t> data) {
+  if (data.empty()) return entry_locked();
   if (offset > kMaxStreamSize || data.size() > kMaxStreamSize - offset)
     throw Error(Errc::TooBig, "write past the largest stream size (2^48-1 bytes)");
   Entry e = entry_locked();
@@ -580,6 +578,7 @@ void File::write_locked(std::uint64_t offset, std::span<const std::uint8_t> data
   }
   e.size = std::max<std::uint64_t>(e.size, offset + data.size());
   set_entry_locked(e);
+  return e;
 }
 
 void File::set_size(std::uint64_t size) {

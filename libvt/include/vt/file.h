@@ -79,10 +79,10 @@ class File : public std::enable_shared_from_this<File> {
   void write_entry_locked(std::uint32_t index, const Entry& e);
   std::uint32_t entry_count_locked();
   std::size_t read_locked(std::uint64_t offset, std::span<std::uint8_t> out);
-  void write_locked(std::uint64_t offset, std::span<const std::uint8_t> data);
+  Entry write_locked(std::uint64_t offset, std::span<const std::uint8_t> data);  // the new entry
   void set_size_locked(std::uint64_t size);
   Entry flush_locked();
-  void write_behind_locked(std::uint64_t offset, std::size_t n);
+  void write_behind_locked(const Entry& e, std::uint64_t offset, std::size_t n);
   void write_span_behind(const Entry& e, std::uint64_t first_block);  // tree lock held
   // Waits for the blocks written behind; throws if they may not be stored.
   void settle_behind_locked();
