@@ -47,8 +47,16 @@ constexpr std::size_t kCheckpointEntries = 1 << 16;
 // The Bloom filter's keys at most: 512 MiB of bits. A larger store still
 // works, with more false positives (each costs an index lookup).
 constexpr std::uint64_t kMaxBloomKeys = (std::uint64_t{1} << 32) / 10;
-// Appends gather and reach the file in writes of this size.
-constexpr std::size_t kWriteBuffer = 1 << 20;
+// Appends gather and reach the file in writes of this size, one write
+// while the next buffer fills. Large enough that a write held up by a
+// background sync (tens of ms here) does not stop the appends: with 1 MiB
+// buffers, vt vac of a GiB spent a quarter of its time waiting for them.
+constexpr std::size_t kWriteBuffer = 8 << 20;
+// The log is made durable in the background whenever this much has been
+// written since: a sync then waits only for the last few MiB. (An
+// fdatasync costs about as much as the disk takes to store what it covers,
+// 0.6 ms a MiB here, so one at the end of a large write was a long stall.)
+constexpr std::uint64_t kSyncEvery = 32 << 20;
 // put_async's queue: a bound on memory beyond the caller's own.
 constexpr std::size_t kPutQueueBytes = 16 << 20;
 // get_many reads records that lie side by side with one preadv of up to
@@ -59,7 +67,8 @@ constexpr std::uint64_t kRunBytes = 8 << 20;
 struct Segment {
   std::uint32_t id;
   Fd fd;
-  std::uint64_t size;  // bytes of whole records (the write offset for the last one)
+  std::uint64_t size;    // bytes of whole records (the write offset for the last one)
+  std::uint64_t synced;  // bytes an fdatasync has covered
 };
 
 std::string segment_name(std::uint32_t id) {
@@ -131,15 +140,14 @@ struct LogStore::Impl {
   Fd lock_file;
   std::unique_ptr<detail::LogIndex> index;
 
-  std::mutex mu;  // guards segments, pending, dirty, checkpoints, appender
+  std::mutex mu;  // guards segments (and their sizes), pending, checkpoints, appender
   std::vector<std::shared_ptr<Segment>> segments;  // segments[i]->id == i
   std::unordered_map<IndexKey, Location, detail::IndexKeyHash> pending;  // in the log, not yet indexed
-  std::vector<bool> dirty;  // segments written since their last fdatasync
   std::uint64_t checkpoints = 0;  // index commits that emptied `pending`
   std::optional<detail::Appender> appender;  // the last segment's appends
   std::condition_variable landed;  // an appender's flight came down
 
-  std::mutex sync_mu;  // one checkpoint at a time
+  std::mutex checkpoint_mu;  // one checkpoint at a time
 
   // Every key in the log (index and pending); rebuilt larger by the
   // checkpointer when the store outgrows it, and replaced under mu. Readers
@@ -151,7 +159,7 @@ struct LogStore::Impl {
   std::atomic<std::uint64_t> bloom_keys{0};  // keys added to it
 
   struct {
-    std::atomic<std::uint64_t> bytes_written{0}, writes{0}, dedup_hits{0}, reads{0}, read_bytes{0}, errors{0}, syncs{0};
+    std::atomic<std::uint64_t> bytes_written{0}, writes{0}, dedup_hits{0}, reads{0}, read_bytes{0}, errors{0}, syncs{0}, log_syncs{0}, checkpoints{0};
   } counters;
 
   std::unique_ptr<detail::PutQueue> queue;  // put_async's; only in a store opened for use
@@ -164,6 +172,12 @@ struct LogStore::Impl {
   bool stopping = false;
   std::condition_variable flights;  // outgoing or stopping
   std::thread flusher;
+
+  // The background fdatasyncs (kSyncEvery), on a thread of their own: the
+  // flusher goes on writing meanwhile.
+  bool log_sync_wanted = false;      // guarded by mu
+  std::condition_variable log_sync_cv;  // log_sync_wanted or stopping
+  std::thread log_syncer;
 
   // Checkpoints (an fdatasync and an index commit: a long pause) run on a
   // thread of their own too, so the puts that fill `pending` do not stop.
@@ -178,6 +192,8 @@ struct LogStore::Impl {
     }
     checkpoint_cv.notify_one();
     if (checkpointer.joinable()) checkpointer.join();
+    log_sync_cv.notify_one();
+    if (log_syncer.joinable()) log_syncer.join();
     flights.notify_one();
     if (flusher.joinable()) flusher.join();
   }
@@ -189,7 +205,7 @@ struct LogStore::Impl {
       if (stopping) return;
       lock.unlock();
       try {
-        sync();
+        checkpoint();
         if (bloom_keys > bloom_room && bloom_room < kMaxBloomKeys) build_bloom(2 * bloom_room);
       } catch (const std::exception& e) {  // the entries stay pending; a sync reports it
         counters.errors++;
@@ -216,6 +232,29 @@ struct LogStore::Impl {
         log(std::string("log write-out failed; it will be tried again: ") + e.what());
       }
       landed.notify_all();
+      const Segment& last = *segments.back();
+      if (!log_sync_wanted && in_file_end(last) > last.synced && in_file_end(last) - last.synced >= kSyncEvery) {
+        log_sync_wanted = true;
+        log_sync_cv.notify_one();
+      }
+    }
+  }
+
+  void run_log_syncer() {
+    std::unique_lock lock(mu);
+    for (;;) {
+      log_sync_cv.wait(lock, [&] { return stopping || log_sync_wanted; });
+      if (stopping) return;
+      auto todo = unsynced(false);
+      lock.unlock();
+      try {
+        fdatasync_all(todo);
+      } catch (const std::exception& e) {  // the bytes stay unsynced; a sync reports it
+        counters.errors++;
+        log(std::string("background log sync failed: ") + e.what());
+      }
+      lock.lock();
+      log_sync_wanted = false;
     }
   }
 
@@ -229,6 +268,7 @@ struct LogStore::Impl {
     impl->index = std::make_unique<detail::LogIndex>(impl->dir / "index");
     impl->open_segments();
     impl->flusher = std::thread([p = impl.get()] { p->run_flusher(); });
+    impl->log_syncer = std::thread([p = impl.get()] { p->run_log_syncer(); });
     impl->checkpointer = std::thread([p = impl.get()] { p->run_checkpointer(); });
     return impl;
   }
@@ -253,10 +293,10 @@ struct LogStore::Impl {
       fs::path p = log_dir() / segment_name(id);
       Fd fd(::open(p.c_str(), O_RDWR | O_CLOEXEC));
       if (!fd) throw_errno("open " + p.string());
-      segments.push_back(std::make_shared<Segment>(Segment{id, std::move(fd), fs::file_size(p)}));
+      const auto size = fs::file_size(p);
+      segments.push_back(std::make_shared<Segment>(Segment{id, std::move(fd), size, size}));  // index_log syncs what it finds
     }
     if (segments.empty()) add_segment();
-    dirty.assign(segments.size(), false);
   }
 
   Segment& add_segment() {
@@ -265,8 +305,7 @@ struct LogStore::Impl {
     Fd fd(::open(p.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     if (!fd) throw_errno("create " + p.string());
     fsync_dir(log_dir());
-    segments.push_back(std::make_shared<Segment>(Segment{id, std::move(fd), 0}));
-    dirty.push_back(false);
+    segments.push_back(std::make_shared<Segment>(Segment{id, std::move(fd), 0, 0}));
     return *segments.back();
   }
 
@@ -298,7 +337,7 @@ struct LogStore::Impl {
             throw_errno("truncate " + segment_name(seg->id));
         }
       }
-      seg->size = end;
+      seg->size = seg->synced = end;
     }
     const auto& last = *segments.back();
     LogPos tail{last.id, last.size};
@@ -314,7 +353,7 @@ struct LogStore::Impl {
   // checkpoint moves keys meanwhile; keys appended meanwhile are pending,
   // and added when it takes over.
   void build_bloom(std::uint64_t at_least) {
-    std::lock_guard checkpoint(sync_mu);
+    std::lock_guard checkpoint(checkpoint_mu);
     const std::uint64_t count = index->count();
     const std::uint64_t room = std::min<std::uint64_t>(std::max<std::uint64_t>(2 * count, at_least), kMaxBloomKeys);
     auto fresh = std::make_unique<detail::Bloom>(room);
@@ -483,7 +522,6 @@ struct LogStore::Impl {
       pending.emplace(key, Location{{seg->id, seg->size}, static_cast<std::uint32_t>(data.size())});
       if (auto* b = bloom.load(std::memory_order_relaxed)) b->add(key);  // mu held: the current one
       bloom_keys++;
-      dirty[seg->id] = true;
       seg->size += rec_size;
       if (appender->full()) {
         if (auto flight = appender->take()) {  // none while one is out
@@ -497,7 +535,7 @@ struct LogStore::Impl {
       }
       checkpoint = pending.size() >= 2 * kCheckpointEntries;  // the checkpointer fell behind
     }
-    if (checkpoint) sync();
+    if (checkpoint) this->checkpoint();
     return true;
   }
 
@@ -512,34 +550,66 @@ struct LogStore::Impl {
     landed.wait(lock, [&] { return !appender->in_flight(); });
   }
 
-  void sync() {
-    std::lock_guard checkpoint(sync_mu);
+  // With mu held: how far `seg` is in its file (the rest is the appender's).
+  std::uint64_t in_file_end(const Segment& seg) const {
+    return seg.id + 1 == segments.size() ? std::min(seg.size, appender->in_file_end()) : seg.size;
+  }
+
+  // With mu held: the segments with bytes in the file that no fdatasync has
+  // covered yet, and how far each is to be covered. `everything`: the
+  // appender has just written out all it held.
+  using Unsynced = std::vector<std::pair<std::shared_ptr<Segment>, std::uint64_t>>;
+  Unsynced unsynced(bool everything) const {
+    Unsynced todo;
+    for (const auto& seg : segments) {
+      const std::uint64_t end = everything ? seg->size : in_file_end(*seg);
+      if (seg->synced < end) todo.emplace_back(seg, end);
+    }
+    return todo;
+  }
+
+  // Without mu: fdatasyncs them, then records how far each is durable.
+  void fdatasync_all(const Unsynced& todo) {
+    if (todo.empty()) return;
+    for (const auto& [seg, end] : todo)
+      if (::fdatasync(seg->fd.get()) < 0) throw_errno("sync " + segment_name(seg->id));
+    counters.log_syncs++;
+    std::lock_guard lock(mu);
+    for (const auto& [seg, end] : todo) seg->synced = std::max(seg->synced, end);
+  }
+
+  // Every record appended so far reaches stable storage. The index is left
+  // to the checkpoints: after a crash, open() indexes the log past them.
+  void sync_log() {
+    Unsynced todo;
+    {
+      std::unique_lock lock(mu);
+      wait_landed(lock);
+      appender->write_out(true);
+      todo = unsynced(true);
+    }
+    fdatasync_all(todo);
+  }
+
+  // Commits the pending index entries, once the records they point at are
+  // durable.
+  void checkpoint() {
+    std::lock_guard one(checkpoint_mu);
     std::vector<std::pair<IndexKey, Location>> batch;
-    std::vector<std::shared_ptr<Segment>> to_sync;
+    Unsynced todo;
     LogPos tail;
     {
       std::unique_lock lock(mu);
       wait_landed(lock);
       appender->write_out(true);
       batch.assign(pending.begin(), pending.end());
-      for (std::size_t i = 0; i < dirty.size(); i++)
-        if (dirty[i]) {
-          to_sync.push_back(segments[i]);
-          dirty[i] = false;
-        }
+      todo = unsynced(true);
       tail = LogPos{segments.back()->id, segments.back()->size};
     }
-    counters.syncs++;
-    if (batch.empty() && to_sync.empty()) return;
-    try {
-      for (auto& seg : to_sync)  // the data is durable before the index points at it
-        if (::fdatasync(seg->fd.get()) < 0) throw_errno("sync " + segment_name(seg->id));
-      index->commit(batch, tail);
-    } catch (...) {
-      std::lock_guard lock(mu);
-      for (auto& seg : to_sync) dirty[seg->id] = true;
-      throw;
-    }
+    counters.checkpoints++;
+    fdatasync_all(todo);  // the data is durable before the index points at it
+    if (batch.empty()) return;  // no record appended since the last one
+    index->commit(batch, tail);
     std::lock_guard lock(mu);
     checkpoints++;
     for (const auto& [key, loc] : batch) {
@@ -569,7 +639,7 @@ LogStore::~LogStore() {
   }
   impl_->queue.reset();
   try {
-    impl_->sync();
+    impl_->checkpoint();
   } catch (const std::exception& e) {
     impl_->log(std::string("final sync failed: ") + e.what());
   }
@@ -677,7 +747,8 @@ bool LogStore::has(const Score& score, WireType type) {
 
 void LogStore::sync() {
   impl_->queue->wait();  // every earlier put, the queued ones too
-  impl_->sync();
+  impl_->sync_log();
+  impl_->counters.syncs++;
 }
 
 LogStoreStats LogStore::stats() const {
@@ -696,6 +767,8 @@ LogStoreStats LogStore::stats() const {
   s.read_bytes = c.read_bytes;
   s.errors = c.errors;
   s.syncs = c.syncs;
+  s.log_syncs = c.log_syncs;
+  s.checkpoints = c.checkpoints;
   return s;
 }
 

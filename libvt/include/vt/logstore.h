@@ -10,9 +10,13 @@
 //                          and how far the log has been indexed
 //
 // Appends reach the log in large O_DIRECT writes where the file system
-// allows (see appender.h). Durability: sync() writes out buffered appends and fdatasyncs the log
-// before committing the index entries that point into it. On open, records past the indexed point are checked
-// and indexed; a torn record at the end of the log is cut off.
+// allows (see appender.h). Durability: sync() writes out buffered appends
+// and fdatasyncs the log; the log is also synced in the background every
+// 32 MiB, so that a sync after a large write has little left to do. The
+// index is committed separately, by checkpoints (every 65,536 new blocks,
+// and on close), each after the log records it points at are durable. On
+// open, records past the indexed point are checked and indexed; a torn
+// record at the end of the log is cut off.
 #pragma once
 
 #include <cstdint>
@@ -48,7 +52,9 @@ struct LogStoreStats {
   std::uint64_t reads = 0;
   std::uint64_t read_bytes = 0;
   std::uint64_t errors = 0;         // failed gets and puts (absent blocks excluded)
-  std::uint64_t syncs = 0;
+  std::uint64_t syncs = 0;        // sync() calls
+  std::uint64_t log_syncs = 0;    // rounds of fdatasyncs, asked for or in the background
+  std::uint64_t checkpoints = 0;  // index commits begun (see above)
 };
 
 struct CheckReport {
