@@ -140,11 +140,13 @@ TEST_F(Vtd, StatusPage) {
   c->put(kWireData, block_of(1));
   c->put(kWireData, block_of(1));
   c->get(Score::of(block_of(1)), kWireData);
+  c->sync();
   std::string page = fetch_status(addr);
   EXPECT_NE(page.find("blocks 1\n"), std::string::npos) << page;
   EXPECT_NE(page.find("dedup_hits 1\n"), std::string::npos) << page;
   EXPECT_NE(page.find("reads 1\n"), std::string::npos) << page;
   EXPECT_NE(page.find("bytes_written 8192\n"), std::string::npos) << page;
+  EXPECT_NE(page.find("syncs 1\nlog_syncs 1\ncheckpoints 0\n"), std::string::npos) << page;  // a sync leaves the index alone
 }
 
 TEST_F(Vtd, ReindexRebuildsTheIndex) {

@@ -37,8 +37,9 @@ std::string rados_page(const RadosStore& store) {
 std::string status_page(const LogStore& store) {
   auto s = store.stats();
   return fmt::format(
-      "blocks {}\nlog_bytes {}\nbytes_written {}\nwrites {}\ndedup_hits {}\nreads {}\nread_bytes {}\nerrors {}\nsyncs {}\n",
-      s.blocks, s.log_bytes, s.bytes_written, s.writes, s.dedup_hits, s.reads, s.read_bytes, s.errors, s.syncs);
+      "blocks {}\nlog_bytes {}\nbytes_written {}\nwrites {}\ndedup_hits {}\nreads {}\nread_bytes {}\nerrors {}\nsyncs {}\n"
+      "log_syncs {}\ncheckpoints {}\n",
+      s.blocks, s.log_bytes, s.bytes_written, s.writes, s.dedup_hits, s.reads, s.read_bytes, s.errors, s.syncs, s.log_syncs, s.checkpoints);
 }
 
 int check(const std::string& dir) {
