@@ -176,6 +176,7 @@ struct LogStore::Impl {
   // The background fdatasyncs (kSyncEvery), on a thread of their own: the
   // flusher goes on writing meanwhile.
   bool log_sync_wanted = false;      // guarded by mu
+  std::string sync_failure;          // the first fdatasync that failed (guarded by mu)
   std::condition_variable log_sync_cv;  // log_sync_wanted or stopping
   std::thread log_syncer;
 
@@ -249,7 +250,7 @@ struct LogStore::Impl {
       lock.unlock();
       try {
         fdatasync_all(todo);
-      } catch (const std::exception& e) {  // the bytes stay unsynced; a sync reports it
+      } catch (const std::exception& e) {  // every later sync reports it
         counters.errors++;
         log(std::string("background log sync failed: ") + e.what());
       }
@@ -569,13 +570,27 @@ struct LogStore::Impl {
   }
 
   // Without mu: fdatasyncs them, then records how far each is durable.
+  // A failure is final: the kernel reports a lost write-back to one
+  // fdatasync only, so once any sync (a background one included) has seen
+  // one, no later sync can be believed.
   void fdatasync_all(const Unsynced& todo) {
     if (todo.empty()) return;
-    for (const auto& [seg, end] : todo)
-      if (::fdatasync(seg->fd.get()) < 0) throw_errno("sync " + segment_name(seg->id));
+    for (const auto& [seg, end] : todo) {
+      if (::fdatasync(seg->fd.get()) == 0) continue;
+      const std::string why = segment_name(seg->id) + ": " + std::strerror(errno);
+      std::lock_guard lock(mu);
+      if (sync_failure.empty()) sync_failure = why;
+      throw_sync_failure();
+    }
     counters.log_syncs++;
     std::lock_guard lock(mu);
     for (const auto& [seg, end] : todo) seg->synced = std::max(seg->synced, end);
+  }
+
+  // With mu held.
+  [[noreturn]] void throw_sync_failure() const {
+    throw Error(Errc::Io, "the log could not be made durable (fdatasync " + sync_failure +
+                              "); blocks written since the last good sync may be lost: check the disk, then reopen the store");
   }
 
   // Every record appended so far reaches stable storage. The index is left
@@ -584,6 +599,7 @@ struct LogStore::Impl {
     Unsynced todo;
     {
       std::unique_lock lock(mu);
+      if (!sync_failure.empty()) throw_sync_failure();
       wait_landed(lock);
       appender->write_out(true);
       todo = unsynced(true);
@@ -600,6 +616,7 @@ struct LogStore::Impl {
     LogPos tail;
     {
       std::unique_lock lock(mu);
+      if (!sync_failure.empty()) throw_sync_failure();  // the index must not point at what may be lost
       wait_landed(lock);
       appender->write_out(true);
       batch.assign(pending.begin(), pending.end());
