@@ -63,13 +63,26 @@ constexpr std::size_t kPutQueueBytes = 16 << 20;
 // this many records (two iovecs each) and bytes.
 constexpr std::size_t kRunRecords = IOV_MAX / 2;
 constexpr std::uint64_t kRunBytes = 8 << 20;
+// Runs at least this long are read around the page cache (O_DIRECT) into a
+// reused buffer: a cold sequential reader then neither fills page-cache
+// pages it will not read again nor has them copied out one by one.
+constexpr std::uint64_t kDirectRun = 1 << 20;
+constexpr std::size_t kAlign = 4096;
+constexpr std::size_t kDirectBuffer = kRunBytes + 32 * kAlign;  // a run, its last record (at most 64 KiB and a header) and alignment
 
 struct Segment {
   std::uint32_t id;
   Fd fd;
   std::uint64_t size;    // bytes of whole records (the write offset for the last one)
   std::uint64_t synced;  // bytes an fdatasync has covered
+  Fd direct;             // for long reads: O_DIRECT, opened on first use
+  bool direct_tried = false;
 };
+
+struct FreeAligned {
+  void operator()(std::uint8_t* p) const { std::free(p); }
+};
+using AlignedBuffer = std::unique_ptr<std::uint8_t, FreeAligned>;
 
 std::string segment_name(std::uint32_t id) {
   char buf[16];
@@ -148,6 +161,10 @@ struct LogStore::Impl {
   std::condition_variable landed;  // an appender's flight came down
 
   std::mutex checkpoint_mu;  // one checkpoint at a time
+
+  // Buffers for direct reads, kept: fresh pages cost a fault each.
+  std::mutex buffers_mu;
+  std::vector<AlignedBuffer> read_buffers;
 
   // Every key in the log (index and pending); rebuilt larger by the
   // checkpointer when the store outgrows it, and replaced under mu. Readers
@@ -465,16 +482,19 @@ struct LogStore::Impl {
     const std::uint64_t end = last.pos.offset + detail::kRecordHeader + last.length;
     std::shared_ptr<Segment> seg;
     bool in_file;
+    int direct = -1;
     {
       std::lock_guard lock(mu);
       if (first.pos.segment >= segments.size()) throw Error(Errc::Corrupt, "index points to missing segment " + std::to_string(first.pos.segment));
       seg = segments[first.pos.segment];
       in_file = seg != segments.back() || end <= appender->in_file_end();
+      if (in_file && end - first.pos.offset >= kDirectRun) direct = direct_fd(*seg);
     }
     if (!in_file) {
       for (const auto& w : run) *w.out = *read_record(w.key, w.loc, false);
       return;
     }
+    if (direct >= 0 && read_run_direct(*seg, direct, run, end)) return;
     std::vector<std::array<std::uint8_t, detail::kRecordHeader>> heads(run.size());
     std::vector<iovec> iov;
     iov.reserve(2 * run.size());
@@ -491,6 +511,71 @@ struct LogStore::Impl {
     if (n < 0) throw_errno("read " + where);
     if (n != want) throw Error(Errc::Corrupt, where + ": records run past the end of the log");
     for (std::size_t i = 0; i < run.size(); i++) check_record(run[i].key, run[i].loc, heads[i].data(), *run[i].out, seg->id);
+  }
+
+  // With mu held: the segment's O_DIRECT descriptor, or -1 where the file
+  // system has none.
+  int direct_fd(Segment& seg) {
+    if (!seg.direct_tried) {
+      seg.direct_tried = true;
+      seg.direct = Fd(::open((log_dir() / segment_name(seg.id)).c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC));
+    }
+    return seg.direct.get();
+  }
+
+  // read_run around the page cache: the aligned span holding the run, read
+  // into one buffer and copied out record by record. False if the file
+  // system refused (the caller reads through the page cache instead).
+  bool read_run_direct(const Segment& seg, int fd, std::span<const Wanted> run, std::uint64_t end) {
+    const std::uint64_t from = run.front().loc.pos.offset / kAlign * kAlign;
+    const std::uint64_t to = (end + kAlign - 1) / kAlign * kAlign;
+    if (to - from > kDirectBuffer) return false;
+    AlignedBuffer buf = take_read_buffer();
+    std::uint64_t got = 0;
+    while (from + got < end) {
+      ssize_t n = ::pread(fd, buf.get() + got, to - from - got, static_cast<off_t>(from + got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EINVAL) {
+        give_read_buffer(std::move(buf));
+        return false;
+      }
+      if (n < 0) throw_errno("read " + segment_name(seg.id));
+      got += static_cast<std::uint64_t>(n);
+      if (n == 0 || got % kAlign != 0) break;  // the end of the file
+    }
+    if (from + got < end) throw Error(Errc::Corrupt, segment_name(seg.id) + " offset " + std::to_string(run.front().loc.pos.offset) + ": records run past the end of the log");
+    try {
+      for (const auto& w : run) {
+        const std::uint8_t* head = buf.get() + (w.loc.pos.offset - from);
+        const std::uint8_t* data = head + detail::kRecordHeader;
+        w.out->assign(data, data + w.loc.length);
+        check_record(w.key, w.loc, head, *w.out, seg.id);
+      }
+    } catch (...) {
+      give_read_buffer(std::move(buf));
+      throw;
+    }
+    give_read_buffer(std::move(buf));
+    return true;
+  }
+
+  AlignedBuffer take_read_buffer() {
+    {
+      std::lock_guard lock(buffers_mu);
+      if (!read_buffers.empty()) {
+        AlignedBuffer b = std::move(read_buffers.back());
+        read_buffers.pop_back();
+        return b;
+      }
+    }
+    AlignedBuffer b(static_cast<std::uint8_t*>(std::aligned_alloc(kAlign, kDirectBuffer)));
+    if (!b) throw std::bad_alloc();
+    return b;
+  }
+
+  void give_read_buffer(AlignedBuffer b) {
+    std::lock_guard lock(buffers_mu);
+    if (read_buffers.size() < 4) read_buffers.push_back(std::move(b));
   }
 
   // Appends a record unless the block is already stored; true if appended.
