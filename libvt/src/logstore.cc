@@ -69,6 +69,10 @@ constexpr std::uint64_t kRunBytes = 8 << 20;
 constexpr std::uint64_t kDirectRun = 1 << 20;
 constexpr std::size_t kAlign = 4096;
 constexpr std::size_t kDirectBuffer = kRunBytes + 32 * kAlign;  // a run, its last record (at most 64 KiB and a header) and alignment
+// Direct-read buffers kept for reuse: as many as readers at once (vtfs's
+// readahead has up to a dozen reads under way). Each holds only the pages
+// its runs have touched; one freed and made again faults in every page.
+constexpr std::size_t kReadBuffersKept = 16;
 
 struct Segment {
   std::uint32_t id;
@@ -575,7 +579,7 @@ struct LogStore::Impl {
 
   void give_read_buffer(AlignedBuffer b) {
     std::lock_guard lock(buffers_mu);
-    if (read_buffers.size() < 4) read_buffers.push_back(std::move(b));
+    if (read_buffers.size() < kReadBuffersKept) read_buffers.push_back(std::move(b));
   }
 
   // Appends a record unless the block is already stored; true if appended.
