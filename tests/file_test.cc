@@ -153,6 +153,49 @@ TEST(File, BoundarySizes) {
   }
 }
 
+// A reader that reads once (File::Reuse::once, as a FUSE read) leaves no
+// data block it read to its end in the cache; the default keeps them. A
+// block read only in part stays, and so does the tree's pointer block.
+TEST(File, AReaderThatReadsOnceLeavesNoDataBlocksBehind) {
+  MemStore store;
+  Entry e;
+  const Bytes b = random_bytes(8192 * 300 + 100, 7);
+  {
+    Cache cache(store);
+    auto f = File::create_root(cache, 8160, 8192, false);
+    f->write(0, b);
+    e = f->flush();
+  }
+  auto read_in_pieces = [&](File& f, File::Reuse reuse, std::size_t piece) {
+    Bytes out(b.size());
+    for (std::size_t at = 0; at < b.size(); at += piece)
+      f.read(at, std::span(out).subspan(at, std::min(piece, b.size() - at)), reuse);
+    return out;
+  };
+  {
+    Cache cache(store);
+    auto f = File::open_root(cache, e);
+    EXPECT_EQ(read_in_pieces(*f, File::Reuse::likely, 1 << 20), b);
+    EXPECT_GE(cache.stats().bytes_clean, b.size());
+  }
+  {
+    Cache cache(store);
+    auto f = File::open_root(cache, e);
+    EXPECT_EQ(read_in_pieces(*f, File::Reuse::once, 1 << 20), b);
+    EXPECT_LE(cache.stats().bytes_clean, 8160u);  // the pointer block alone
+  }
+  {
+    Cache cache(store);
+    auto f = File::open_root(cache, e);
+    Bytes half(4096);
+    f->read(8192 * 5, half, File::Reuse::once);  // the first half of block 5
+    EXPECT_GE(cache.stats().bytes_clean, 8192u + 8160u);
+    EXPECT_EQ(Bytes(b.begin() + 8192 * 5, b.begin() + 8192 * 5 + 4096), half);
+    EXPECT_EQ(read_in_pieces(*f, File::Reuse::once, 3000), b);  // pieces that end inside blocks
+    EXPECT_LE(cache.stats().bytes_clean, 8160u);
+  }
+}
+
 // A hostile entry whose size claims more than its tree can hold reads as
 // zeros past the tree, not as other blocks of it.
 TEST(File, ASizePastTheTreeReadsAsZeros) {

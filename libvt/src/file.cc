@@ -424,12 +424,12 @@ Entry File::entry() {
 
 std::uint64_t File::size() { return entry().size; }
 
-std::size_t File::read(std::uint64_t offset, std::span<std::uint8_t> out) {
+std::size_t File::read(std::uint64_t offset, std::span<std::uint8_t> out, Reuse reuse) {
   std::shared_lock lock(tree_->mu);
-  return read_locked(offset, out);
+  return read_locked(offset, out, reuse);
 }
 
-std::size_t File::read_locked(std::uint64_t offset, std::span<std::uint8_t> out) {
+std::size_t File::read_locked(std::uint64_t offset, std::span<std::uint8_t> out, Reuse reuse) {
   Entry e = entry_locked();
   if (offset >= e.size) return 0;
   Shape sh(e);
@@ -460,6 +460,12 @@ std::size_t File::read_locked(std::uint64_t offset, std::span<std::uint8_t> out)
         for (std::size_t i = index + k + 1; i < sh.per() && i <= index + k + ra && bn + (i - index - k) <= last_bn; i++)
           c.prefetch(parent->pointer(i), sh.type(0), sh.dsize);
       }
+    }
+    if (reuse == Reuse::once) {
+      // Every block but the last was read to its end; the last only if the
+      // read ends with it (or with the stream).
+      const bool last_whole = (offset + done) % sh.dsize == 0 || bn - 1 == last_bn;
+      c.drop(std::span(leaves).first(last_whole ? count : count - 1));
     }
   }
   return n;

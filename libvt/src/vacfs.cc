@@ -306,7 +306,7 @@ std::size_t VacFs::read(const NodePtr& n, std::uint64_t offset, std::span<std::u
     impl_->ensure_streams(*n);
     f = n->data;
   }
-  return f->read(offset, out);
+  return f->read(offset, out, File::Reuse::once);
 }
 
 void VacFs::prefetch(const NodePtr& n) {

@@ -43,8 +43,14 @@ class File : public std::enable_shared_from_this<File> {
   Entry entry();  // current; its score may be local
   std::uint64_t size();
 
+  // How a reader will use what it reads. `once`: it will not ask for these
+  // bytes again soon (a FUSE read, whose pages the kernel keeps; an
+  // extraction), so the data blocks it reads to their end leave the cache
+  // at once. A long read then neither grows the cache (fresh memory costs a
+  // fault per page) nor evicts blocks others use.
+  enum class Reuse { likely, once };
   // Reads up to out.size() bytes at `offset`; fewer at the end of the stream.
-  std::size_t read(std::uint64_t offset, std::span<std::uint8_t> out);
+  std::size_t read(std::uint64_t offset, std::span<std::uint8_t> out, Reuse reuse = Reuse::likely);
   // Writes, growing the stream (and its tree) as needed. Throws
   // Error(TooBig) past 2^48-1 bytes. A writer appending has the data blocks
   // it completes written behind it and dropped from the cache once stored.
@@ -78,7 +84,7 @@ class File : public std::enable_shared_from_this<File> {
   Entry read_entry_locked(std::uint32_t index);
   void write_entry_locked(std::uint32_t index, const Entry& e);
   std::uint32_t entry_count_locked();
-  std::size_t read_locked(std::uint64_t offset, std::span<std::uint8_t> out);
+  std::size_t read_locked(std::uint64_t offset, std::span<std::uint8_t> out, Reuse reuse = Reuse::likely);
   Entry write_locked(std::uint64_t offset, std::span<const std::uint8_t> data);  // the new entry
   void set_size_locked(std::uint64_t size);
   Entry flush_locked();

@@ -47,6 +47,8 @@ class VacFs {
   NodePtr lookup(const NodePtr& dir, const std::string& name);
   // The entries of a directory, sorted by name.
   std::vector<DirEntry> list(const NodePtr& dir);
+  // Reads a file's bytes as a reader that will not come back for them
+  // (File::Reuse::once): data blocks read to their end leave the cache.
   std::size_t read(const NodePtr& file, std::uint64_t offset, std::span<std::uint8_t> out);
   // Starts fetching the first blocks of a file about to be read (see
   // File::prefetch); nothing for other kinds of node. Never throws: a
