@@ -557,11 +557,9 @@ void File::write_behind() {
     tree_->behind.mark = c.write_mark();
     std::vector<Written> written;
     e.score = flush_tree(c, e.score, e.type, Shape(e), written);
-    for (auto& w : written) {
-      BlockPtr b = c.local(w.addr);
-      c.promote(w.addr, w.score, std::move(w.data));
-      if (!w.score.is_zero()) tree_->behind.blocks.push_back(std::move(b));
-    }
+    for (const auto& w : written)  // held until a wait confirms them
+      if (!w.score.is_zero()) tree_->behind.blocks.push_back(c.local(w.addr));
+    promote_all(c, written);
     set_entry_locked(e);
   } catch (const Error&) {
     // Nothing changed: the blocks stay local, for a flush to write and report on.
