@@ -255,7 +255,8 @@ struct LogStore::Impl {
       }
       landed.notify_all();
       const Segment& last = *segments.back();
-      if (!log_sync_wanted && in_file_end(last) > last.synced && in_file_end(last) - last.synced >= kSyncEvery) {
+      const std::uint64_t written = in_file_end(last);
+      if (!log_sync_wanted && written > last.synced && written - last.synced >= kSyncEvery) {
         log_sync_wanted = true;
         log_sync_cv.notify_one();
       }
@@ -534,53 +535,51 @@ struct LogStore::Impl {
     const std::uint64_t from = run.front().loc.pos.offset / kAlign * kAlign;
     const std::uint64_t to = (end + kAlign - 1) / kAlign * kAlign;
     if (to - from > kDirectBuffer) return false;
-    AlignedBuffer buf = take_read_buffer();
+    ReadBuffer buf(*this);
     std::uint64_t got = 0;
     while (from + got < end) {
-      ssize_t n = ::pread(fd, buf.get() + got, to - from - got, static_cast<off_t>(from + got));
+      ssize_t n = ::pread(fd, buf.data() + got, to - from - got, static_cast<off_t>(from + got));
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && errno == EINVAL) {
-        give_read_buffer(std::move(buf));
-        return false;
-      }
+      if (n < 0 && errno == EINVAL) return false;
       if (n < 0) throw_errno("read " + segment_name(seg.id));
       got += static_cast<std::uint64_t>(n);
       if (n == 0 || got % kAlign != 0) break;  // the end of the file
     }
     if (from + got < end) throw Error(Errc::Corrupt, segment_name(seg.id) + " offset " + std::to_string(run.front().loc.pos.offset) + ": records run past the end of the log");
-    try {
-      for (const auto& w : run) {
-        const std::uint8_t* head = buf.get() + (w.loc.pos.offset - from);
-        const std::uint8_t* data = head + detail::kRecordHeader;
-        w.out->assign(data, data + w.loc.length);
-        check_record(w.key, w.loc, head, *w.out, seg.id);
-      }
-    } catch (...) {
-      give_read_buffer(std::move(buf));
-      throw;
+    for (const auto& w : run) {
+      const std::uint8_t* head = buf.data() + (w.loc.pos.offset - from);
+      const std::uint8_t* data = head + detail::kRecordHeader;
+      w.out->assign(data, data + w.loc.length);
+      check_record(w.key, w.loc, head, *w.out, seg.id);
     }
-    give_read_buffer(std::move(buf));
     return true;
   }
 
-  AlignedBuffer take_read_buffer() {
-    {
-      std::lock_guard lock(buffers_mu);
-      if (!read_buffers.empty()) {
-        AlignedBuffer b = std::move(read_buffers.back());
-        read_buffers.pop_back();
-        return b;
+  // A direct-read buffer, taken from those kept (or made) and given back.
+  class ReadBuffer {
+   public:
+    explicit ReadBuffer(Impl& impl) : impl_(impl) {
+      std::lock_guard lock(impl_.buffers_mu);
+      if (!impl_.read_buffers.empty()) {
+        buf_ = std::move(impl_.read_buffers.back());
+        impl_.read_buffers.pop_back();
+        return;
       }
+      buf_.reset(static_cast<std::uint8_t*>(std::aligned_alloc(kAlign, kDirectBuffer)));
+      if (!buf_) throw std::bad_alloc();
     }
-    AlignedBuffer b(static_cast<std::uint8_t*>(std::aligned_alloc(kAlign, kDirectBuffer)));
-    if (!b) throw std::bad_alloc();
-    return b;
-  }
+    ~ReadBuffer() {
+      std::lock_guard lock(impl_.buffers_mu);
+      if (impl_.read_buffers.size() < kReadBuffersKept) impl_.read_buffers.push_back(std::move(buf_));
+    }
+    ReadBuffer(const ReadBuffer&) = delete;
+    ReadBuffer& operator=(const ReadBuffer&) = delete;
+    std::uint8_t* data() { return buf_.get(); }
 
-  void give_read_buffer(AlignedBuffer b) {
-    std::lock_guard lock(buffers_mu);
-    if (read_buffers.size() < kReadBuffersKept) read_buffers.push_back(std::move(b));
-  }
+   private:
+    Impl& impl_;
+    AlignedBuffer buf_;
+  };
 
   // Appends a record unless the block is already stored; true if appended.
   bool append(const IndexKey& key, std::span<const std::uint8_t> data) {
@@ -682,16 +681,22 @@ struct LogStore::Impl {
                               "); blocks written since the last good sync may be lost: check the disk, then reopen the store");
   }
 
+  // With `lock` (on mu) held: writes out everything the appender holds and
+  // returns what an fdatasync must then cover. Refuses once a sync failed.
+  Unsynced write_out_all(std::unique_lock<std::mutex>& lock) {
+    if (!sync_failure.empty()) throw_sync_failure();
+    wait_landed(lock);
+    appender->write_out(true);
+    return unsynced(true);
+  }
+
   // Every record appended so far reaches stable storage. The index is left
   // to the checkpoints: after a crash, open() indexes the log past them.
   void sync_log() {
     Unsynced todo;
     {
       std::unique_lock lock(mu);
-      if (!sync_failure.empty()) throw_sync_failure();
-      wait_landed(lock);
-      appender->write_out(true);
-      todo = unsynced(true);
+      todo = write_out_all(lock);
     }
     fdatasync_all(todo);
   }
@@ -705,11 +710,8 @@ struct LogStore::Impl {
     LogPos tail;
     {
       std::unique_lock lock(mu);
-      if (!sync_failure.empty()) throw_sync_failure();  // the index must not point at what may be lost
-      wait_landed(lock);
-      appender->write_out(true);
+      todo = write_out_all(lock);  // after a failed sync the index must not point at what may be lost
       batch.assign(pending.begin(), pending.end());
-      todo = unsynced(true);
       tail = LogPos{segments.back()->id, segments.back()->size};
     }
     counters.checkpoints++;
