@@ -615,6 +615,35 @@ TEST(PutQueue, FailuresReachTheNextWaitAndTheRestAreWritten) {
   EXPECT_FALSE(q.contains(key(5)));
 }
 
+// A trickle of puts, as from small files copied in one by one, reaches the
+// sink a batch per turn, not a turn (and a wake-up) per block; a lone block
+// still goes within the linger, and wait() does not linger.
+TEST(PutQueue, TakesATrickleOfPutsABatchAtATime) {
+  std::atomic<int> written = 0;
+  detail::PutQueue q(1 << 24, [&](const detail::IndexKey&, std::span<const std::uint8_t>) { written++; });
+  auto key = [](int i) { return detail::IndexKey{Score::of(block_of(i)), kWireData}; };
+  const int n = 8 * static_cast<int>(detail::PutQueue::kBatch);
+  for (int i = 0; i < n; i++) {
+    ASSERT_TRUE(q.push(key(i), block_of(i)));
+    std::this_thread::sleep_for(std::chrono::microseconds(100));  // slower than the thread drains
+  }
+  q.wait();
+  EXPECT_EQ(written, n);
+  EXPECT_LE(q.turns(), 8u + 4u) << "one turn per block would be " << n;
+
+  std::uint64_t before = q.turns();
+  ASSERT_TRUE(q.push(key(n), block_of(n)));
+  for (int i = 0; i < 500 && written == n; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(written, n + 1) << "a lone block waits no longer than the linger";
+  EXPECT_EQ(q.turns(), before + 1);
+
+  ASSERT_TRUE(q.push(key(n + 1), block_of(n + 1)));
+  auto t0 = std::chrono::steady_clock::now();
+  q.wait();
+  EXPECT_EQ(written, n + 2);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10 * detail::PutQueue::kLinger);
+}
+
 // get_now answers from memory and the page cache only; get() still reads
 // the disk.
 TEST_F(LogStoreTest, GetNowAnswersOnlyWithoutWaitingForTheDisk) {

@@ -5,12 +5,6 @@
 
 namespace vt::detail {
 
-namespace {
-// Blocks taken per turn: enough to spare the lock, few enough that the
-// producer gets room back soon.
-constexpr std::size_t kBatch = 32;
-}  // namespace
-
 PutQueue::PutQueue(std::size_t max_bytes, Sink sink) : max_bytes_(max_bytes), sink_(std::move(sink)), thread_([this] { run(); }) {}
 
 PutQueue::~PutQueue() {
@@ -29,7 +23,7 @@ bool PutQueue::push(const IndexKey& key, Bytes data) {
   if (!blocks_.try_emplace(key, std::move(data)).second) return false;
   bytes_ += size;
   order_.push_back(key);
-  if (order_.size() == 1) work_.notify_one();
+  if (order_.size() == 1 || batch_ready()) work_.notify_one();
   return true;
 }
 
@@ -47,7 +41,10 @@ bool PutQueue::contains(const IndexKey& key) const {
 
 void PutQueue::wait() {
   std::unique_lock lock(mu_);
+  waiters_++;
+  work_.notify_one();
   room_.wait(lock, [&] { return order_.empty() && draining_ == 0; });
+  waiters_--;
   if (auto e = std::exchange(failure_, nullptr)) std::rethrow_exception(e);
 }
 
@@ -57,6 +54,8 @@ void PutQueue::run() {
   for (;;) {
     work_.wait(lock, [&] { return stop_ || !order_.empty(); });
     if (order_.empty()) return;  // stopping, and drained
+    work_.wait_for(lock, kLinger, [&] { return batch_ready(); });
+    turns_++;
     batch.clear();
     while (!order_.empty() && batch.size() < kBatch) {
       batch.emplace_back(order_.front(), &blocks_.at(order_.front()));
@@ -81,6 +80,11 @@ void PutQueue::run() {
     if (failed && !failure_) failure_ = failed;
     room_.notify_all();
   }
+}
+
+std::uint64_t PutQueue::turns() const {
+  std::lock_guard lock(mu_);
+  return turns_;
 }
 
 }  // namespace vt::detail
