@@ -22,6 +22,7 @@ struct File::Tree {
   // and written again if a write failed after `mark` was taken.
   struct {
     std::vector<BlockPtr> blocks;
+    std::size_t bytes = 0;
     std::uint64_t mark = 0;
   } behind;
 };
@@ -506,6 +507,23 @@ void File::settle_behind_locked() {
   }
   c.drop(behind.blocks);
   behind.blocks.clear();
+  behind.bytes = 0;
+}
+
+// Blocks written behind are confirmed (waited for) a few MiB at a time: an
+// appending writer's previous span, or the blocks of the last hundred or so
+// small files closed. A wait per small file would cost each a round of
+// wake-ups between this thread and the store's, holding the tree lock.
+void File::start_behind_locked() {
+  constexpr std::size_t kSettleBytes = 2 << 20;  // below a span (3.2 MiB with vac's sizes)
+  auto& behind = tree_->behind;
+  if (behind.bytes >= kSettleBytes) settle_behind_locked();
+  if (behind.blocks.empty()) behind.mark = tree_->cache.write_mark();
+}
+
+void File::hold_behind_locked(BlockPtr b) {
+  tree_->behind.bytes += b->data.size();
+  tree_->behind.blocks.push_back(std::move(b));
 }
 
 // A writer appending to a stream completes the data blocks below a level-1
@@ -519,10 +537,8 @@ void File::write_behind_locked(const Entry& e, std::uint64_t offset, std::size_t
   Shape sh(e);
   const std::uint64_t per = sh.per(), first = offset / sh.dsize / per, end = (offset + n) / sh.dsize / per;
   if (first == end) return;  // no level-1 block completed
-  Cache& c = tree_->cache;
   try {
-    settle_behind_locked();
-    tree_->behind.mark = c.write_mark();
+    start_behind_locked();
     for (std::uint64_t span = first; span < end; span++) write_span_behind(e, span * per);
   } catch (const Error&) {
     // What was not sent stays local, for a flush to write and report on.
@@ -543,7 +559,7 @@ void File::write_span_behind(const Entry& e, std::uint64_t first_block) {
       continue;
     }
     c.promote(addr, w.scores[k]);
-    tree_->behind.blocks.push_back(std::move(w.leaves[k]));
+    hold_behind_locked(std::move(w.leaves[k]));
   }
 }
 
@@ -553,12 +569,11 @@ void File::write_behind() {
   if (e.is_dir() || !e.score.is_local()) return;
   Cache& c = tree_->cache;
   try {
-    settle_behind_locked();
-    tree_->behind.mark = c.write_mark();
+    start_behind_locked();
     std::vector<Written> written;
     e.score = flush_tree(c, e.score, e.type, Shape(e), written);
     for (const auto& w : written)  // held until a wait confirms them
-      if (!w.score.is_zero()) tree_->behind.blocks.push_back(c.local(w.addr));
+      if (!w.score.is_zero()) hold_behind_locked(c.local(w.addr));
     promote_all(c, written);
     set_entry_locked(e);
   } catch (const Error&) {

@@ -61,8 +61,9 @@ class File : public std::enable_shared_from_this<File> {
 
   // Starts writing every unwritten block of a data stream whose writer is
   // done, as write() does for the spans an appending writer completes: the
-  // stream's entry gets its real score now, and the next wait (a later
-  // write-behind or flush) confirms the blocks and drops them from the cache.
+  // stream's entry gets its real score now, and a later wait (a flush, or a
+  // write-behind once a few MiB are unconfirmed) confirms the blocks and
+  // drops them from the cache.
   void write_behind();
   // Writes every unwritten block of this stream (and of streams below it,
   // for directories) to the store bottom-up and returns the new entry, with
@@ -92,6 +93,8 @@ class File : public std::enable_shared_from_this<File> {
   void write_span_behind(const Entry& e, std::uint64_t first_block);  // tree lock held
   // Waits for the blocks written behind; throws if they may not be stored.
   void settle_behind_locked();
+  void start_behind_locked();  // settles if enough is held; takes the mark
+  void hold_behind_locked(BlockPtr b);
   std::shared_ptr<File> create_locked(const Entry& e);
   void free_slot_locked(bool free_blocks);
   void check_live() const;
