@@ -15,7 +15,6 @@
 #include "bloom.h"
 #include "data.h"
 #include "log_record.h"
-#include "put_queue.h"
 #include "scratch.h"
 #include "vt/error.h"
 #include "vt/logstore.h"
@@ -251,7 +250,7 @@ TEST_F(LogStoreTest, LongRunsReadAroundThePageCacheAreStillChecked) {
 }
 
 // get_many reads records side by side in one go: across segment ends, in
-// any order asked, from the file, the write buffer and the put queue alike.
+// any order asked, from the file and the write buffer alike.
 TEST_F(LogStoreTest, GetManyReadsFromEveryPlaceABlockCanBe) {
   auto s = LogStore::open(dir, LogStoreOptions{.segment_size = 256 << 10});
   std::vector<BlockKey> keys;
@@ -269,7 +268,7 @@ TEST_F(LogStoreTest, GetManyReadsFromEveryPlaceABlockCanBe) {
   for (int i = 0; i < 1500; i++) add(i, false);
   s->sync();                                      // in the file, many segments
   for (int i = 1500; i < 1510; i++) add(i, false);  // in the write buffer
-  for (int i = 1510; i < 1600; i++) add(i, true);   // queued or just written
+  for (int i = 1510; i < 1600; i++) add(i, true);   // put_async'd
   std::vector<std::size_t> order(keys.size());
   for (std::size_t i = 0; i < order.size(); i++) order[i] = (i * 7919) % order.size();  // a permutation
   std::vector<BlockKey> asked;
@@ -566,10 +565,10 @@ TEST_F(LogStoreTest, AWriteOutTheDiskRefusesIsReportedBySyncAndLosesNothing) {
   for (int i = 0; i < 1500; i++) EXPECT_EQ(again->get(scores[i], kWireData), block_of(i, 8192));
 }
 
-// put_async returns at once; the blocks read back while queued, duplicates
-// are counted, and sync() makes all of them durable.
+// put_async stores at once, trusting the caller's score; the blocks read
+// back, duplicates are counted, and sync() makes all of them durable.
 TEST_F(LogStoreTest, AsyncPutsReadBackAndSyncMakesThemDurable) {
-  const int n = 3000;  // more than the queue holds: the caller waits for room
+  const int n = 3000;  // more than the append buffers hold
   crash_after([&] {
     auto s = LogStore::open(dir);
     for (int i = 0; i < n; i++) {
@@ -577,6 +576,7 @@ TEST_F(LogStoreTest, AsyncPutsReadBackAndSyncMakesThemDurable) {
       Score sc = Score::of(b);
       s->put_async(kWireData, b, sc);
       if (i % 500 == 0) {
+        EXPECT_EQ(s->stats().bytes_written, (i + 1) * 8192u) << "appended before put_async returns";
         EXPECT_EQ(s->get(sc, kWireData), b);
       }
     }
@@ -595,53 +595,6 @@ TEST_F(LogStoreTest, AsyncPutOfABadBlockFailsAtOnce) {
   EXPECT_THROW(s->put_async(kWireData, Bytes(kDefaultMaxBlockSize + 1), Score::zero()), Error);
   EXPECT_THROW(s->put_async(WireType{200}, Bytes(10), Score::of(Bytes(10))), Error);
   EXPECT_NO_THROW(s->wait_puts());
-}
-
-// A failure in the writing thread reaches the next waiter, once.
-TEST(PutQueue, FailuresReachTheNextWaitAndTheRestAreWritten) {
-  std::mutex mu;
-  std::vector<int> written;
-  detail::PutQueue q(1 << 16, [&](const detail::IndexKey& k, std::span<const std::uint8_t>) {
-    if (k.type.value == 13) throw Error(Errc::Io, "disk full");
-    std::lock_guard lock(mu);
-    written.push_back(k.type.value);
-  });
-  auto key = [](int i) { return detail::IndexKey{Score::of(block_of(i)), WireType{static_cast<std::uint8_t>(i)}}; };
-  for (int i = 0; i < 40; i++) EXPECT_TRUE(q.push(key(i), block_of(i)));
-  EXPECT_THROW(q.wait(), Error);
-  EXPECT_NO_THROW(q.wait());
-  EXPECT_EQ(written.size(), 39u);
-  EXPECT_FALSE(q.find(key(5)));  // written, no longer queued
-  EXPECT_FALSE(q.contains(key(5)));
-}
-
-// A trickle of puts, as from small files copied in one by one, reaches the
-// sink a batch per turn, not a turn (and a wake-up) per block; a lone block
-// still goes within the linger, and wait() does not linger.
-TEST(PutQueue, TakesATrickleOfPutsABatchAtATime) {
-  std::atomic<int> written = 0;
-  detail::PutQueue q(1 << 24, [&](const detail::IndexKey&, std::span<const std::uint8_t>) { written++; });
-  auto key = [](int i) { return detail::IndexKey{Score::of(block_of(i)), kWireData}; };
-  const int n = 8 * static_cast<int>(detail::PutQueue::kBatch);
-  for (int i = 0; i < n; i++) {
-    ASSERT_TRUE(q.push(key(i), block_of(i)));
-    std::this_thread::sleep_for(std::chrono::microseconds(100));  // slower than the thread drains
-  }
-  q.wait();
-  EXPECT_EQ(written, n);
-  EXPECT_LE(q.turns(), 8u + 4u) << "one turn per block would be " << n;
-
-  std::uint64_t before = q.turns();
-  ASSERT_TRUE(q.push(key(n), block_of(n)));
-  for (int i = 0; i < 500 && written == n; i++) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  EXPECT_EQ(written, n + 1) << "a lone block waits no longer than the linger";
-  EXPECT_EQ(q.turns(), before + 1);
-
-  ASSERT_TRUE(q.push(key(n + 1), block_of(n + 1)));
-  auto t0 = std::chrono::steady_clock::now();
-  q.wait();
-  EXPECT_EQ(written, n + 2);
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10 * detail::PutQueue::kLinger);
 }
 
 // get_now answers from memory and the page cache only; get() still reads

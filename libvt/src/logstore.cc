@@ -25,7 +25,6 @@
 #include "file_io.h"
 #include "log_index.h"
 #include "log_record.h"
-#include "put_queue.h"
 #include "vt/error.h"
 
 namespace vt {
@@ -57,8 +56,6 @@ constexpr std::size_t kWriteBuffer = 8 << 20;
 // fdatasync costs about as much as the disk takes to store what it covers,
 // 0.6 ms a MiB here, so one at the end of a large write was a long stall.)
 constexpr std::uint64_t kSyncEvery = 32 << 20;
-// put_async's queue: a bound on memory beyond the caller's own.
-constexpr std::size_t kPutQueueBytes = 16 << 20;
 // get_many reads records that lie side by side with one preadv of up to
 // this many records (two iovecs each) and bytes.
 constexpr std::size_t kRunRecords = IOV_MAX / 2;
@@ -182,8 +179,6 @@ struct LogStore::Impl {
   struct {
     std::atomic<std::uint64_t> bytes_written{0}, writes{0}, dedup_hits{0}, reads{0}, read_bytes{0}, errors{0}, syncs{0}, log_syncs{0}, checkpoints{0};
   } counters;
-
-  std::unique_ptr<detail::PutQueue> queue;  // put_async's; only in a store opened for use
 
   // The appender's flights go out on a thread of their own, so no put
   // waits for the disk: a server stores blocks on its session thread, which
@@ -733,19 +728,10 @@ std::unique_ptr<LogStore> LogStore::open(const fs::path& dir, LogStoreOptions op
   auto impl = Impl::open(dir, std::move(options));
   impl->index_log(impl->index->tail(), false);
   impl->build_bloom(impl->options.bloom_keys ? impl->options.bloom_keys : 1 << 20);
-  std::unique_ptr<LogStore> store(new LogStore(std::move(impl)));
-  store->impl_->queue = std::make_unique<detail::PutQueue>(
-      kPutQueueBytes, [s = store.get()](const IndexKey& key, std::span<const std::uint8_t> data) { s->add(key.type, data, key.score); });
-  return store;
+  return std::unique_ptr<LogStore>(new LogStore(std::move(impl)));
 }
 
 LogStore::~LogStore() {
-  try {
-    impl_->queue->wait();
-  } catch (const std::exception& e) {
-    impl_->log(std::string("a queued write failed: ") + e.what());
-  }
-  impl_->queue.reset();
   try {
     impl_->checkpoint();
   } catch (const std::exception& e) {
@@ -760,7 +746,6 @@ std::optional<Bytes> LogStore::get_now(const Score& score, WireType type) { retu
 std::optional<Bytes> LogStore::read(const Score& score, WireType type, bool nowait) {
   if (score.is_zero()) return Bytes{};
   IndexKey key{score, type};
-  if (auto queued = impl_->queue->find(key)) return queued;
   try {
     auto loc = impl_->find(key);
     if (!loc) throw Error(Errc::NotFound, "no block " + score.hex() + " of type " + std::to_string(type.value));
@@ -781,10 +766,6 @@ std::vector<Bytes> LogStore::get_many(std::span<const BlockKey> keys) {
   std::vector<Impl::Wanted> wanted;
   for (std::size_t i = 0; i < keys.size(); i++) {
     if (keys[i].score.is_zero()) continue;
-    if (auto queued = impl_->queue->find(keys[i])) {
-      out[i] = std::move(*queued);
-      continue;
-    }
     wanted.push_back({keys[i], {}, &out[i]});
   }
   try {
@@ -817,13 +798,8 @@ Score LogStore::put(WireType type, std::span<const std::uint8_t> data) {
 
 void LogStore::put_async(WireType type, Bytes data, const Score& score) {
   check_put(type, data.size());
-  if (score.is_zero() || !impl_->queue->push({score, type}, std::move(data))) {
-    impl_->counters.writes++;
-    impl_->counters.dedup_hits++;
-  }
+  add(type, data, score);
 }
-
-void LogStore::wait_puts() { impl_->queue->wait(); }
 
 void LogStore::check_put(WireType type, std::size_t size) {
   try {
@@ -850,11 +826,10 @@ void LogStore::add(WireType type, std::span<const std::uint8_t> data, const Scor
 }
 
 bool LogStore::has(const Score& score, WireType type) {
-  return score.is_zero() || impl_->queue->contains({score, type}) || impl_->find({score, type}).has_value();
+  return score.is_zero() || impl_->find({score, type}).has_value();
 }
 
 void LogStore::sync() {
-  impl_->queue->wait();  // every earlier put, the queued ones too
   impl_->sync_log();
   impl_->counters.syncs++;
 }

@@ -81,10 +81,9 @@ class LogStore final : public BlockStore {
   Score put(WireType type, std::span<const std::uint8_t> data) override;
   std::optional<Score> put_now(WireType type, std::span<const std::uint8_t> data) override { return put(type, data); }
   // Trusts `score`: for in-process callers that just computed it (the
-  // cache), so the embedded store does not hash every block twice. A
-  // thread of the store's writes the block while the caller goes on.
+  // cache), so the embedded store does not hash every block twice. Stores
+  // at once (an append is a copy into the buffer); throws as put() does.
   void put_async(WireType type, Bytes data, const Score& score) override;
-  void wait_puts() override;
   bool has(const Score& score, WireType type) override;
   void sync() override;
 
