@@ -27,7 +27,7 @@ class Diverter final : public vt::BlockStore {
     return local_.load() ? BlockStore::get_many(keys) : primary_.get_many(keys);
   }
   vt::Score put(vt::WireType t, std::span<const std::uint8_t> d) override { return target().put(t, d); }
-  void put_async(vt::WireType t, vt::Bytes d, const vt::Score& s) override { target().put_async(t, std::move(d), s); }
+  void put_async(vt::WireType t, std::span<const std::uint8_t> d, const vt::Score& s) override { target().put_async(t, d, s); }
   void wait_puts() override { target().wait_puts(); }
   bool has(const vt::Score& s, vt::WireType t) override { return target().has(s, t); }
   void sync() override { target().sync(); }

@@ -74,7 +74,7 @@ class DeferredFailStore : public MemStore {
  public:
   bool down = false;
   bool refuse = false;  // put_async throws: no connection at all
-  void put_async(WireType t, Bytes d, const Score&) override {
+  void put_async(WireType t, std::span<const std::uint8_t> d, const Score&) override {
     if (refuse) throw Error(Errc::Closed, "cannot connect");
     if (down) error = std::make_exception_ptr(Error(Errc::Closed, "server went away"));
     else MemStore::put(t, d);

@@ -135,7 +135,7 @@ class FailingStore : public MemStore {
  public:
   explicit FailingStore(bool async) : async_(async) {}
   Score put(WireType, std::span<const std::uint8_t>) override { throw Error(Errc::Io, "disk full"); }
-  void put_async(WireType, Bytes, const Score&) override {
+  void put_async(WireType, std::span<const std::uint8_t>, const Score&) override {
     if (!async_) throw Error(Errc::Io, "disk full");
     failed_ = true;
   }
@@ -174,12 +174,12 @@ TEST(Sink, AFailedBlockFailsTheStreamForGood) {
 // by the next wait; every later put works.
 class FailsFirstPut : public MemStore {
  public:
-  void put_async(WireType t, Bytes d, const Score& s) override {
+  void put_async(WireType t, std::span<const std::uint8_t> d, const Score& s) override {
     if (!tripped_) {
       tripped_ = failed_ = true;
       return;
     }
-    MemStore::put_async(t, std::move(d), s);
+    MemStore::put_async(t, d, s);
   }
   void wait_puts() override {
     if (std::exchange(failed_, false)) throw Error(Errc::Io, "disk full");

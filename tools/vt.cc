@@ -131,7 +131,7 @@ int cmd_push(const Args& a) {
   auto local = LogStore::open(a.words[0]);
   std::uint64_t n = 0;
   local->for_each([&](WireType type, std::span<const std::uint8_t> data) {
-    client->put_async(type, Bytes(data.begin(), data.end()), Score::of(data));
+    client->put_async(type, data, Score::of(data));
     n++;
   });
   client->sync();

@@ -409,10 +409,10 @@ void Cache::drop(std::span<const BlockPtr> blocks) {
 
 Score Cache::write(BlockType type, std::span<const std::uint8_t> data) {
   WireType wire = to_wire(type);
-  Bytes stored(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(zero_truncated_size(wire, data)));
+  std::span<const std::uint8_t> stored = data.first(zero_truncated_size(wire, data));
   Score score = Score::of(stored);
   if (!score.is_zero()) {
-    impl_->store.put_async(wire, std::move(stored), score);
+    impl_->store.put_async(wire, stored, score);
     impl_->counters.writes++;
   }
   return score;
@@ -435,8 +435,7 @@ std::vector<Score> Cache::write_many(BlockType type, std::span<const std::span<c
   }
   for (std::size_t i = 0; i < blocks.size(); i++) {
     if (scores[i].is_zero()) continue;
-    // Copied one at a time: the store's queue bounds the memory in flight.
-    impl_->store.put_async(wire, Bytes(blocks[i].begin(), blocks[i].begin() + static_cast<std::ptrdiff_t>(sizes[i])), scores[i]);
+    impl_->store.put_async(wire, blocks[i].first(sizes[i]), scores[i]);
     impl_->counters.writes++;
   }
   return scores;

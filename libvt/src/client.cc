@@ -354,17 +354,17 @@ bool Client::has(const Score& score, WireType type) {
 
 Score Client::put(WireType type, std::span<const std::uint8_t> data) {
   Score s = Score::of(data);
-  put_async(type, Bytes(data.begin(), data.end()), s);
+  put_async(type, data, s);
   wait_puts();
   return s;
 }
 
-void Client::put_async(WireType type, Bytes data, const Score& score) {
+void Client::put_async(WireType type, std::span<const std::uint8_t> data, const Score& score) {
   check_block_size(data.size(), impl_->options.max_block);
   Message m;
   m.type = MsgType::Twrite;
   m.wire_type = type;
-  m.data = std::move(data);
+  m.data.assign(data.begin(), data.end());
   {
     std::lock_guard lock(impl_->mu);
     impl_->puts_in_flight++;

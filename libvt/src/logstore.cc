@@ -796,7 +796,7 @@ Score LogStore::put(WireType type, std::span<const std::uint8_t> data) {
   return s;
 }
 
-void LogStore::put_async(WireType type, Bytes data, const Score& score) {
+void LogStore::put_async(WireType type, std::span<const std::uint8_t> data, const Score& score) {
   check_put(type, data.size());
   add(type, data, score);
 }

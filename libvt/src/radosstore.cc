@@ -187,13 +187,13 @@ std::future<Bytes> RadosStore::get_async(const Score& score, WireType type) {
 
 Bytes RadosStore::get(const Score& score, WireType type) { return get_async(score, type).get(); }
 
-void RadosStore::put_async(WireType type, Bytes data, const Score& score) {
+void RadosStore::put_async(WireType type, std::span<const std::uint8_t> data, const Score& score) {
   check_block(type, data.size(), impl_->options.max_block);
   if (score.is_zero()) return;
   auto w = std::make_unique<Impl::PendingWrite>();
   w->impl = impl_.get();
   w->name = object_name(score, type);
-  w->data = std::move(data);
+  w->data.assign(data.begin(), data.end());
   w->op = rados_create_write_op();
   rados_write_op_create(w->op, LIBRADOS_CREATE_EXCLUSIVE, nullptr);
   rados_write_op_write_full(w->op, reinterpret_cast<const char*>(w->data.data()), w->data.size());
@@ -215,7 +215,7 @@ void RadosStore::put_async(WireType type, Bytes data, const Score& score) {
 
 Score RadosStore::put(WireType type, std::span<const std::uint8_t> data) {
   Score s = Score::of(data);
-  put_async(type, Bytes(data.begin(), data.end()), s);
+  put_async(type, data, s);
   wait_puts();
   return s;
 }

@@ -80,13 +80,13 @@ Score Redial::put(WireType type, std::span<const std::uint8_t> data) {
   return with_client([&](Client& c) { return c.put(type, data); });
 }
 
-void Redial::put_async(WireType type, Bytes data, const Score& score) {
+void Redial::put_async(WireType type, std::span<const std::uint8_t> data, const Score& score) {
   {
     std::lock_guard lock(mu_);
     unconfirmed_ = true;
   }
   with_client([&](Client& c) {
-    c.put_async(type, std::move(data), score);
+    c.put_async(type, data, score);
     return 0;
   });
 }

@@ -32,7 +32,7 @@ std::vector<Bytes> BlockStore::get_many(std::span<const BlockKey> keys) {
   return out;
 }
 
-void BlockStore::put_async(WireType type, Bytes data, const Score& score) {
+void BlockStore::put_async(WireType type, std::span<const std::uint8_t> data, const Score& score) {
   if (put(type, data) != score) throw Error(Errc::Corrupt, "store returned a different score for " + score.hex());
 }
 

@@ -34,7 +34,7 @@ class Client final : public BlockStore {
   std::vector<Bytes> get_many(std::span<const BlockKey> keys) override;
   // Computes the score locally and checks the server's Rwrite against it.
   Score put(WireType type, std::span<const std::uint8_t> data) override;
-  void put_async(WireType type, Bytes data, const Score& score) override;
+  void put_async(WireType type, std::span<const std::uint8_t> data, const Score& score) override;
   void wait_puts() override;
   bool has(const Score& score, WireType type) override;
   void sync() override;  // waits for outstanding puts, then Tsync

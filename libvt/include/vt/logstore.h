@@ -83,7 +83,7 @@ class LogStore final : public BlockStore {
   // Trusts `score`: for in-process callers that just computed it (the
   // cache), so the embedded store does not hash every block twice. Stores
   // at once (an append is a copy into the buffer); throws as put() does.
-  void put_async(WireType type, Bytes data, const Score& score) override;
+  void put_async(WireType type, std::span<const std::uint8_t> data, const Score& score) override;
   bool has(const Score& score, WireType type) override;
   void sync() override;
 

@@ -42,7 +42,7 @@ class RadosStore final : public BlockStore {
   Bytes get(const Score& score, WireType type) override;
   std::future<Bytes> get_async(const Score& score, WireType type) override;
   Score put(WireType type, std::span<const std::uint8_t> data) override;
-  void put_async(WireType type, Bytes data, const Score& score) override;
+  void put_async(WireType type, std::span<const std::uint8_t> data, const Score& score) override;
   void wait_puts() override;
   bool has(const Score& score, WireType type) override;
   void sync() override;  // waits for every earlier write's acknowledgement

@@ -21,7 +21,7 @@ class Redial final : public BlockStore {
   std::future<Bytes> get_async(const Score& score, WireType type) override;
   std::vector<Bytes> get_many(std::span<const BlockKey> keys) override;
   Score put(WireType type, std::span<const std::uint8_t> data) override;
-  void put_async(WireType type, Bytes data, const Score& score) override;
+  void put_async(WireType type, std::span<const std::uint8_t> data, const Score& score) override;
   void wait_puts() override;
   bool has(const Score& score, WireType type) override;
   void sync() override;

@@ -50,8 +50,9 @@ class BlockStore {
   // blocks lie side by side reads them together.
   virtual std::vector<Bytes> get_many(std::span<const BlockKey> keys);
   // Starts storing `data`, whose score the caller computed; a failure is
-  // thrown by the next wait_puts() (or sync()).
-  virtual void put_async(WireType type, Bytes data, const Score& score);
+  // thrown now or by the next wait_puts() (or sync()). A store that sends
+  // later copies `data`; one that stores at once does not.
+  virtual void put_async(WireType type, std::span<const std::uint8_t> data, const Score& score);
   virtual void wait_puts();
   // True when the async forms really overlap (worth reading ahead).
   virtual bool pipelined() const { return false; }
