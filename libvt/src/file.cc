@@ -512,8 +512,8 @@ void File::settle_behind_locked() {
 
 // Blocks written behind are confirmed (waited for) a few MiB at a time: an
 // appending writer's previous span, or the blocks of the last hundred or so
-// small files closed. A wait per small file would cost each a round of
-// wake-ups between this thread and the store's, holding the tree lock.
+// small files closed. A wait per small file would cost each a round trip
+// to a venti server, holding the tree lock.
 void File::start_behind_locked() {
   constexpr std::size_t kSettleBytes = 2 << 20;  // below a span (3.2 MiB with vac's sizes)
   auto& behind = tree_->behind;
