@@ -4,13 +4,17 @@
 # (embedded store), the local disk, and restic and borg (backup, then read
 # back through their FUSE mounts), all in one run, with ratios; and the
 # copy-in into null_fuse, which stores nothing: the floor FUSE itself sets.
+# Everything is measured in rounds (3 by default), the systems taking turns
+# within each, and reported as medians: on a shared machine one copy can
+# take 30% longer than the next. The copy-in ratio is given per round too.
 #
-#   bench/fuse_bench.sh [build-dir] [MiB] [files]      (as root: drops caches)
+#   bench/fuse_bench.sh [build-dir] [MiB] [files] [rounds]  (as root: drops caches)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$top/build}
 mib=${2:-1024}
 nfiles=${3:-20000}
+rounds=${4:-3}
 need=()
 command -v borg >/dev/null || need+=(borgbackup)
 command -v restic >/dev/null || need+=(restic)
@@ -46,67 +50,84 @@ reads() {
   t=$(secs sh -c "tar cf - -C '$1' tree | cat > /dev/null")
   echo "$r $l $f $t"
 }
+# Each measure's values, one per round, space-separated.
 declare -A res
+add() { res[$1]+="$2 "; }
+add_reads() { local r l f t; read -r r l f t <<< "$2"; add "$1_read" "$r"; add "$1_ls" "$l"; add "$1_find" "$f"; add "$1_tar" "$t"; }
+median() { tr ' ' '\n' <<< "$1" | grep . | sort -g | awk '{v[NR] = $1} END {print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+med() { median "${res[$1]}"; }
 
-# Local disk.
-source_warm
-res[local_copy]=$(secs sh -c "cp -a '$work/data' '$work/localcopy' && sync -f '$work/localcopy'")
-res[local_read]=$(reads "$work/localcopy")
+round() {
+  rm -rf "$work/localcopy" "$work/store" "$work/borg" "$work/restic"
 
-# The floor: a FUSE filesystem that stores nothing and answers at once.
-mkdir -p "$work/null"
-"$build/bench/null_fuse" -f "$work/null" &
-pid=$!
-for _ in $(seq 200); do mountpoint -q "$work/null" && break; sleep 0.05; done
-source_warm
-res[null_copy]=$(secs sh -c "cp -a '$work/data/.' '$work/null/' && sync '$work/null/big'")
-fusermount3 -u "$work/null"; wait "$pid"; pid=""
+  # Local disk.
+  source_warm
+  add local_copy "$(secs sh -c "cp -a '$work/data' '$work/localcopy' && sync -f '$work/localcopy'")"
+  add_reads local "$(reads "$work/localcopy")"
 
-# vtfs on its embedded store.
-"$build/fuse/vtfs" -f --store "$work/store" --listen none new "$mnt" > "$work/scores" &
-pid=$!
-mounted
-source_warm
-res[vtfs_copy]=$(secs sh -c "cp -a '$work/data/.' '$mnt/' && sync '$mnt/big'")
-fusermount3 -u "$mnt"; wait "$pid"
-score=$(tail -1 "$work/scores")
-"$build/fuse/vtfs" -f -r --store "$work/store" --listen none "$score" "$mnt" > /dev/null &
-pid=$!
-mounted
-res[vtfs_read]=$(reads "$mnt")
-fusermount3 -u "$mnt"; wait "$pid"
+  # The floor: a FUSE filesystem that stores nothing and answers at once.
+  mkdir -p "$work/null"
+  "$build/bench/null_fuse" -f "$work/null" &
+  pid=$!
+  for _ in $(seq 200); do mountpoint -q "$work/null" && break; sleep 0.05; done
+  source_warm
+  add null_copy "$(secs sh -c "cp -a '$work/data/.' '$work/null/' && sync '$work/null/big'")"
+  fusermount3 -u "$work/null"; wait "$pid"; pid=""
 
-# borg: create, then read through borg mount.
-export BORG_REPO="$work/borg" BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes
-borg init --encryption none > /dev/null 2>&1
-source_warm
-res[borg_copy]=$(secs sh -c "cd '$work/data' && borg create -C none ::a big tree")
-borg mount ::a "$mnt"
-mounted
-res[borg_read]=$(reads "$mnt")
-fusermount3 -u "$mnt"
+  # vtfs on its embedded store.
+  "$build/fuse/vtfs" -f --store "$work/store" --listen none new "$mnt" > "$work/scores" &
+  pid=$!
+  mounted
+  source_warm
+  add vtfs_copy "$(secs sh -c "cp -a '$work/data/.' '$mnt/' && sync '$mnt/big'")"
+  fusermount3 -u "$mnt"; wait "$pid"
+  score=$(tail -1 "$work/scores")
+  "$build/fuse/vtfs" -f -r --store "$work/store" --listen none "$score" "$mnt" > /dev/null &
+  pid=$!
+  mounted
+  add_reads vtfs "$(reads "$mnt")"
+  fusermount3 -u "$mnt"; wait "$pid"; pid=""
 
-# restic: backup, then read through restic mount.
-export RESTIC_REPOSITORY="$work/restic" RESTIC_PASSWORD=bench
-restic init > /dev/null 2>&1
-source_warm
-res[restic_copy]=$(secs sh -c "cd '$work/data' && restic backup -q big tree")
-restic mount "$mnt" > /dev/null 2>&1 &
-pid=$!
-mounted
-snap=$(ls "$mnt/snapshots" | grep -v latest | head -1)
-res[restic_read]=$(reads "$mnt/snapshots/$snap")
-fusermount3 -u "$mnt"; wait "$pid" || true; pid=""
+  # borg: create, then read through borg mount.
+  export BORG_REPO="$work/borg" BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes
+  borg init --encryption none > /dev/null 2>&1
+  source_warm
+  add borg_copy "$(secs sh -c "cd '$work/data' && borg create -C none ::a big tree")"
+  borg mount ::a "$mnt"
+  mounted
+  add_reads borg "$(reads "$mnt")"
+  fusermount3 -u "$mnt"
 
-printf '%s MiB file + %s-file tree, one run (seconds; MB/s for the cold read; every copy from a page-cached source)\n' "$mib" "$nfiles"
+  # restic: backup, then read through restic mount.
+  export RESTIC_REPOSITORY="$work/restic" RESTIC_PASSWORD=bench
+  restic init > /dev/null 2>&1
+  source_warm
+  add restic_copy "$(secs sh -c "cd '$work/data' && restic backup -q big tree")"
+  restic mount "$mnt" > /dev/null 2>&1 &
+  pid=$!
+  mounted
+  snap=$(ls "$mnt/snapshots" | grep -v latest | head -1)
+  add_reads restic "$(reads "$mnt/snapshots/$snap")"
+  fusermount3 -u "$mnt"; wait "$pid" || true; pid=""
+}
+for _ in $(seq "$rounds"); do round; done
+
+ratio() { echo "$1 / $2" | bc -l; }
+# The copy-in ratio of each round, borg's time over vtfs's (or null_fuse's).
+per_round() {
+  local -a b=(${res[borg_copy]}) x=(${res[$1_copy]}); local out="" i
+  for i in "${!b[@]}"; do out+="$(printf '%.2f ' "$(ratio "${b[$i]}" "${x[$i]}")")"; done
+  echo "$out"
+}
+
+printf '%s MiB file + %s-file tree, medians of %s rounds (seconds; MB/s for the cold read; every copy from a page-cached source)\n' "$mib" "$nfiles" "$rounds"
 printf '%-10s %12s %12s %10s %10s %10s\n' "" "copy+fsync" "cold read" "ls -lR" "find" "tar out"
 for k in local vtfs borg restic; do
-  read -r r l f t <<< "${res[${k}_read]}"
-  printf '%-10s %12.2f %9.0f MB/s %8.2f %10.2f %10.2f\n' "$k" "${res[${k}_copy]}" "$(echo "$mib * 1.048576 / $r" | bc -l)" "$l" "$f" "$t"
+  printf '%-10s %12.2f %9.0f MB/s %8.2f %10.2f %10.2f\n' "$k" "$(med ${k}_copy)" "$(echo "$mib * 1.048576 / $(med ${k}_read)" | bc -l)" \
+    "$(med ${k}_ls)" "$(med ${k}_find)" "$(med ${k}_tar)"
 done
-read -r vr vl _ _ <<< "${res[vtfs_read]}"
-read -r br bl _ _ <<< "${res[borg_read]}"
-printf 'null_fuse (stores nothing, answers at once): copy-in %.2f s, %.2fx borg create: the most any FUSE filesystem gets here\n' \
-  "${res[null_copy]}" "$(echo "${res[borg_copy]} / ${res[null_copy]}" | bc -l)"
-printf 'vtfs vs borg mount: cold read %.2fx faster, ls -lR %.2fx faster; copy-in+fsync vs borg create: %.2fx\n' \
-  "$(echo "$br / $vr" | bc -l)" "$(echo "$bl / $vl" | bc -l)" "$(echo "${res[borg_copy]} / ${res[vtfs_copy]}" | bc -l)"
+nr=$(per_round null) vr=$(per_round vtfs)
+printf 'null_fuse (stores nothing, answers at once): copy-in %.2f s, %.2fx borg create (rounds: %s): the most any FUSE filesystem gets here\n' \
+  "$(med null_copy)" "$(median "$nr")" "${nr% }"
+printf 'vtfs vs borg mount: cold read %.2fx faster, ls -lR %.2fx faster; copy-in+fsync vs borg create: %.2fx (rounds: %s)\n' \
+  "$(ratio "$(med borg_read)" "$(med vtfs_read)")" "$(ratio "$(med borg_ls)" "$(med vtfs_ls)")" "$(median "$vr")" "${vr% }"
