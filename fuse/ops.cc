@@ -640,6 +640,12 @@ void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
   });
 }
 
+// No splice and no writeback cache: measured here (1 GiB copy-in, tree
+// copy-in, cold read; alternating runs) neither changed a figure beyond
+// noise. libfuse copies a spliced request back into memory for a plain
+// write handler, a reply is one copy either way (writev or a spliced
+// pipe), and with the writeback cache the kernel still sends each file's
+// WRITE at close and throttles a big writer to vtfs's pace.
 void op_init(void*, fuse_conn_info* conn) {
   conn->max_write = 1 << 20;
   conn->max_readahead = 4 << 20;
