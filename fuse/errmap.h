@@ -17,6 +17,7 @@ inline int to_errno(const std::exception& e) {
     case vt::Errc::NotEmpty: return ENOTEMPTY;
     case vt::Errc::NotDir: return ENOTDIR;
     case vt::Errc::IsDir: return EISDIR;
+    case vt::Errc::NameTooLong: return ENAMETOOLONG;
     case vt::Errc::Invalid: return EINVAL;
     case vt::Errc::TooBig: return EFBIG;
     case vt::Errc::ReadOnly: return EROFS;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <optional>
 #include <span>
@@ -129,7 +130,15 @@ void reply_entry(fuse_req_t req, const NodePtr& n) {
 }
 
 // Metadata for something the caller creates now.
+// Linux's limit on a name, which statfs reports: programs keep names in
+// NAME_MAX + 1 bytes. vac allows longer ones, and those in archives made
+// elsewhere stay readable, but none is made here.
+void check_new_name(const char* name) {
+  if (std::strlen(name) > NAME_MAX) throw vt::Error(vt::Errc::NameTooLong, name);
+}
+
 DirEntry new_meta(fuse_req_t req, const char* name, std::uint32_t type_bits, mode_t mode) {
+  check_new_name(name);
   const fuse_ctx* fc = fuse_req_ctx(req);
   timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
@@ -299,6 +308,7 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
     if (flags & RENAME_NOREPLACE) mode = VacFs::RenameMode::NoReplace;
     if (flags & RENAME_EXCHANGE) mode = VacFs::RenameMode::Exchange;
     if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) throw vt::Error(vt::Errc::Invalid, "unsupported rename flags");
+    check_new_name(newname);
     NodePtr from = c.inodes.node(parent), to = c.inodes.node(newparent);
     c.vfs.rename(from, name, to, newname, mode);
     touch_dir(c, from);

@@ -3,6 +3,7 @@
 // classic fixtures, failures at start and while mounted.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <sys/mman.h>
@@ -11,6 +12,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -20,8 +22,10 @@
 #include "fixtures.h"
 #include "mount.h"
 #include "scratch.h"
+#include "vt/cache.h"
 #include "vt/memstore.h"
 #include "vt/server.h"
+#include "vt/vacfs.h"
 
 using namespace vt;
 using vt::test::Mount;
@@ -387,6 +391,55 @@ TEST_F(Fuse, RenameFlags) {
   EXPECT_EQ(py("2"), 0);       // RENAME_EXCHANGE
   EXPECT_EQ(shell("cat " + mnt() + "/a").out, "b\n");
   EXPECT_EQ(shell("cat " + mnt() + "/b").out, "a\n");
+}
+
+// statfs says names have at most NAME_MAX bytes, as on every Linux file
+// system, and nothing longer is made (vac itself allows up to 1024).
+TEST_F(Fuse, NamesLongerThanNameMaxAreRefused) {
+  Mount m(mnt(), "new", embedded());
+  ASSERT_TRUE(m.mounted()) << m.stderr_text();
+  struct statvfs sv {};
+  ASSERT_EQ(::statvfs(mnt().c_str(), &sv), 0);
+  EXPECT_EQ(sv.f_namemax, static_cast<unsigned long>(NAME_MAX));
+  const std::string longest = mnt() + "/" + std::string(NAME_MAX, 'a'), too_long = mnt() + "/" + std::string(NAME_MAX + 1, 'b');
+  int fd = ::open(longest.c_str(), O_CREAT | O_WRONLY, 0644);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  ::close(fd);
+  auto refused = [](int rc) { return rc < 0 ? errno : 0; };
+  EXPECT_EQ(refused(::open(too_long.c_str(), O_CREAT | O_WRONLY, 0644)), ENAMETOOLONG);
+  EXPECT_EQ(refused(::mkdir(too_long.c_str(), 0755)), ENAMETOOLONG);
+  EXPECT_EQ(refused(::symlink("target", too_long.c_str())), ENAMETOOLONG);
+  EXPECT_EQ(refused(::mkfifo(too_long.c_str(), 0644)), ENAMETOOLONG);
+  EXPECT_EQ(refused(::rename(longest.c_str(), too_long.c_str())), ENAMETOOLONG);
+  std::vector<std::string> names;
+  for (auto& e : fs::directory_iterator(mnt())) names.push_back(e.path().filename());
+  EXPECT_EQ(names, std::vector<std::string>{std::string(NAME_MAX, 'a')});
+}
+
+// A longer name that an archive made elsewhere holds (vac allows 1024
+// bytes) is listed and read as usual.
+TEST_F(Fuse, LongNamesFromElsewhereStayReadable) {
+  MemStore store;
+  const std::string name(1024, 'n');
+  Score score;
+  {
+    Cache cache(store);
+    auto vfs = VacFs::create(cache);
+    auto f = vfs->create(vfs->root(), DirEntry{.elem = name, .mode = 0644});
+    vfs->write(f, 0, Bytes{'h', 'i', '\n'});
+    score = vfs->sync();
+  }
+  Server server(store, "127.0.0.1:0");
+  server.start();
+  Mount m(mnt(), "vac:" + score.hex(), {"-h", server.address(), "-r"});
+  ASSERT_TRUE(m.mounted()) << m.stderr_text();
+  std::vector<std::string> names;
+  for (auto& e : fs::directory_iterator(mnt())) names.push_back(e.path().filename());
+  EXPECT_EQ(names, std::vector<std::string>{name});
+  std::ifstream in(mnt() + "/" + name);
+  std::string line;
+  EXPECT_TRUE(std::getline(in, line));
+  EXPECT_EQ(line, "hi");
 }
 
 TEST_F(Fuse, ConcurrentProcesses) {

@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "fixtures.h"
@@ -239,6 +240,29 @@ TEST(VacFs, RemoveAndRename) {
   EXPECT_FALSE(fs2->lookup(nd2, "h"));
   fs2->read(fs2->lookup(nd2, "f2"), 0, std::span(out).first(3));
   EXPECT_EQ(out, (Bytes{1, 2, 3}));
+}
+
+// Names vac cannot hold are refused with a code that says why.
+TEST(VacFs, BadNamesAreRefused) {
+  MemStore store;
+  Cache cache(store);
+  auto fs = VacFs::create(cache);
+  auto root = fs->root();
+  auto f = file_in(*fs, root, "f");
+  auto refusal = [](auto&& op) -> std::optional<Errc> {
+    try {
+      op();
+    } catch (const Error& e) {
+      return e.code();
+    }
+    return std::nullopt;
+  };
+  auto create = [&](const std::string& name) { return refusal([&] { fs->create(root, DirEntry{.elem = name, .mode = 0644}); }); };
+  for (const char* bad : {"", ".", "..", "a/b"}) EXPECT_EQ(create(bad), Errc::Invalid) << bad;
+  EXPECT_EQ(create(std::string(1025, 'x')), Errc::NameTooLong);
+  EXPECT_EQ(refusal([&] { fs->rename(root, "f", root, std::string(1025, 'y')); }), Errc::NameTooLong);
+  EXPECT_EQ(create(std::string(1024, 'x')), std::nullopt);  // the longest vac holds
+  EXPECT_EQ(fs->list(root).size(), 2u);
 }
 
 TEST(VacFs, UnlinkedOpenFileStaysReadable) {

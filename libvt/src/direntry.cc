@@ -26,7 +26,7 @@ void put_section(detail::Writer& w, std::uint8_t type, const Bytes& body) {
 void check_elem(const std::string& name) {
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos || name.find('\0') != std::string::npos)
     throw Error(Errc::Invalid, "bad file name '" + name + "'");
-  if (name.size() > kMaxName) throw Error(Errc::Invalid, "file name longer than 1024 bytes");
+  if (name.size() > kMaxName) throw Error(Errc::NameTooLong, "file name longer than 1024 bytes");
 }
 
 Bytes DirEntry::pack() const {

@@ -59,7 +59,8 @@ struct DirEntry {
   bool operator==(const DirEntry&) const = default;
 };
 
-// Throws Error(Invalid) unless `name` is a usable file name.
+// Throws Error(Invalid) unless `name` is a usable file name, or
+// Error(NameTooLong) past 1024 bytes.
 void check_elem(const std::string& name);
 
 }  // namespace vt

@@ -20,6 +20,7 @@ enum class Errc {
   NotEmpty,  // a directory that still has entries
   NotDir,    // a directory was expected
   IsDir,     // a directory where a file was expected
+  NameTooLong,  // a file name longer than the format (or the caller) allows
 };
 
 class Error : public std::runtime_error {
