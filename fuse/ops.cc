@@ -561,6 +561,10 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* v
       fuse_reply_err(req, ERANGE);
       return;
     }
+    if (size >= c.vfs.blocksize()) {  // could never share a block with the rest
+      fuse_reply_err(req, E2BIG);
+      return;
+    }
     DirEntry d = c.vfs.stat(n);
     auto it = std::find_if(d.xattrs.begin(), d.xattrs.end(), [&](auto& x) { return x.first == name; });
     if ((flags & XATTR_CREATE) && it != d.xattrs.end()) throw vt::Error(vt::Errc::Exists, name);

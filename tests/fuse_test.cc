@@ -230,6 +230,33 @@ TEST_F(Fuse, FileTypesAndAttributes) {
   EXPECT_EQ(xattr(mnt() + "/f", "security.test"), "lbl");  // other security.* names are kept
 }
 
+// All of a file's metadata lives in one block: an attribute that could
+// never fit is E2BIG, one that does not fit beside the others ENOSPC, and
+// neither disturbs what is there.
+TEST_F(Fuse, ExtendedAttributesThatDoNotFit) {
+  Mount m(mnt(), "new", embedded());
+  ASSERT_TRUE(m.mounted()) << m.stderr_text();
+  const std::string f = mnt() + "/f";
+  run("touch " + f);
+  auto set = [&](const std::string& name, std::size_t size) {
+    const std::string value(size, 'v');
+    return ::setxattr(f.c_str(), name.c_str(), value.data(), value.size(), 0) == 0 ? 0 : errno;
+  };
+  struct statvfs sv {};
+  ASSERT_EQ(::statvfs(mnt().c_str(), &sv), 0);
+  EXPECT_EQ(set("user.huge", sv.f_bsize), E2BIG);
+  EXPECT_EQ(set("user.max", 65536), E2BIG);
+  int last = 0, stored = 0;
+  for (int i = 0; i < 10 && last == 0; i++)
+    if ((last = set("user.a" + std::to_string(i), 2000)) == 0) stored++;
+  EXPECT_EQ(last, ENOSPC);
+  EXPECT_GE(stored, 2);
+  char buf[4096];
+  for (int i = 0; i < stored; i++) EXPECT_EQ(::getxattr(f.c_str(), ("user.a" + std::to_string(i)).c_str(), buf, sizeof buf), 2000) << i;
+  EXPECT_LT(::getxattr(f.c_str(), ("user.a" + std::to_string(stored)).c_str(), buf, sizeof buf), 0);
+  EXPECT_LT(::getxattr(f.c_str(), "user.huge", buf, sizeof buf), 0);
+}
+
 // Setting an ACL that only restates owner, group and other bits is a chmod
 // (cp -a and tar -p set one on every file); any other ACL is refused.
 TEST_F(Fuse, MinimalAclIsAChmod) {
