@@ -395,17 +395,44 @@ void drop_setid(fuse_req_t req, Context& c, const NodePtr& n, fuse_ino_t ino) {
   fuse_lowlevel_notify_inval_inode(c.session, ino, -1, 0);  // the mode the kernel has is stale
 }
 
+// What a write through a direct handle leaves to us: setid bits, and pages
+// that cached openers of the file hold.
+void wrote_direct(fuse_req_t req, Context& c, const NodePtr& n, fuse_ino_t ino, off_t off, std::size_t size) {
+  drop_setid(req, c, n, ino);
+  if (c.inodes.wrote_direct(ino)) fuse_lowlevel_notify_inval_inode(c.session, ino, off, static_cast<off_t>(size));
+}
+
 void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, std::size_t size, off_t off, fuse_file_info* fi) {
   if (refuse_if_read_only(req)) return;
   guard(req, [&] {
     Context& c = ctx(req);
     NodePtr n = c.inodes.node(ino);
     c.vfs.write(n, static_cast<std::uint64_t>(off), {reinterpret_cast<const std::uint8_t*>(data), size});
-    if (fi->fh == kDirectHandle) {
-      drop_setid(req, c, n, ino);
-      if (c.inodes.wrote_direct(ino)) fuse_lowlevel_notify_inval_inode(c.session, ino, off, static_cast<off_t>(size));
-    }
+    if (fi->fh == kDirectHandle) wrote_direct(req, c, n, ino, off, size);
     fuse_reply_write(req, size);
+  });
+}
+
+// cp(1) copies with copy_file_range(2): within the mount, stored blocks
+// are shared instead of read and written again, so a copy of any size is
+// quick and stores nothing new. Where the ranges do not allow that
+// (offsets off block boundaries), EOPNOTSUPP has the kernel copy the bytes.
+void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, fuse_file_info*, fuse_ino_t ino_out, off_t off_out,
+                        fuse_file_info* fi_out, std::size_t len, int flags) {
+  if (refuse_if_read_only(req)) return;
+  guard(req, [&] {
+    if (flags != 0) throw vt::Error(vt::Errc::Invalid, "copy_file_range flags");
+    Context& c = ctx(req);
+    // The reply's count is 32 bits wide; callers go on from a short one.
+    const std::size_t most = (std::size_t{1} << 30) / c.vfs.blocksize() * c.vfs.blocksize();
+    len = std::min(len, most);
+    NodePtr from = c.inodes.node(ino_in), to = c.inodes.node(ino_out);
+    if (!c.vfs.share(from, static_cast<std::uint64_t>(off_in), to, static_cast<std::uint64_t>(off_out), len)) {
+      fuse_reply_err(req, EOPNOTSUPP);
+      return;
+    }
+    if (fi_out->fh == kDirectHandle) wrote_direct(req, c, to, ino_out, off_out, len);
+    fuse_reply_write(req, len);
   });
 }
 
@@ -686,6 +713,7 @@ fuse_lowlevel_ops make_ops() {
   o.create = op_create;
   o.read = op_read;
   o.write = op_write;
+  o.copy_file_range = op_copy_file_range;
   // No flush: close() has nothing to report, and once libfuse answers
   // ENOSYS the kernel stops sending FLUSH, one round trip less per file.
   o.release = op_release;

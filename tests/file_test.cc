@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <filesystem>
 #include <fstream>
@@ -234,6 +235,55 @@ TEST(File, BlockScoreNamesEachDataBlock) {
   EXPECT_EQ(f->block_score(1), Score::zero());
   EXPECT_EQ(f->block_score(2), Score::of(random_bytes(100, 3)));  // stored zero-truncated
   EXPECT_EQ(f->block_score(5000), Score::zero());
+}
+
+// A copy by sharing blocks reads as a copy of the bytes would, stores no
+// data block again, and refuses (changing nothing) what it cannot share.
+TEST(File, ShareRangeCopiesByScore) {
+  MemStore store;
+  Cache cache(store);
+  // Small blocks, so that the streams have deep trees (13 scores a block).
+  auto root = File::create_root(cache, 260, 8192, true);
+  auto a = root->create(260, 256, false), b = root->create(260, 256, false);
+  Bytes src = random_bytes(256 * 400 + 100, 1);  // a partial last block
+  a->write(0, src);
+  root->flush();
+  a->write(256 * 390, random_bytes(256, 2));  // one block not stored yet
+  std::memcpy(src.data() + 256 * 390, random_bytes(256, 2).data(), 256);
+  Bytes want = random_bytes(256 * 50, 3);
+  b->write(0, want);
+
+  ASSERT_TRUE(b->share_range(*a, 256 * 10, 256 * 20, 256 * 5));  // into the middle
+  std::memcpy(want.data() + 256 * 20, src.data() + 256 * 10, 256 * 5);
+  EXPECT_EQ(read_all(*b), want);
+  for (int k = 0; k < 5; k++) {  // the stored blocks themselves, not copies
+    EXPECT_FALSE(b->block_score(20 + k).is_local()) << k;
+    EXPECT_EQ(b->block_score(20 + k), a->block_score(10 + k)) << k;
+  }
+  // Past the end, with the local block and the partial last one.
+  const std::uint64_t from = 256 * 380, len = src.size() - from, at = 256 * 3000;
+  ASSERT_TRUE(b->share_range(*a, from, at, len));
+  want.resize(at + len);
+  std::memcpy(want.data() + at, src.data() + from, len);
+  EXPECT_EQ(read_all(*b), want);
+  EXPECT_TRUE(b->block_score(3000 + 10).is_local());  // copied, not shared
+  // Within one stream, apart.
+  ASSERT_TRUE(b->share_range(*b, 0, 256 * 40, 256 * 2));
+  std::memcpy(want.data() + 256 * 40, want.data(), 256 * 2);
+  EXPECT_EQ(read_all(*b), want);
+
+  // What cannot be shared is refused and changes nothing.
+  EXPECT_FALSE(b->share_range(*a, 1, 0, 256));                    // off a block boundary
+  EXPECT_FALSE(b->share_range(*a, 0, 256, 255));                  // a partial block not at the source's end
+  EXPECT_FALSE(b->share_range(*a, from, 0, len));                 // a partial last block before the end
+  EXPECT_FALSE(b->share_range(*a, 0, 0, src.size() + 256));       // past the source's end
+  EXPECT_FALSE(b->share_range(*b, 0, 256, 256 * 2));              // overlapping
+  EXPECT_FALSE(b->share_range(*root, 0, 0, 256));                 // a directory stream
+  EXPECT_EQ(read_all(*b), want);
+
+  Entry e = root->flush();
+  EXPECT_EQ(stored_stream(store, e, b->index()), want);
+  EXPECT_EQ(stored_stream(store, e, a->index()), src);
 }
 
 TEST(File, DeepTreesGrowAndShrink) {
@@ -732,8 +782,9 @@ TEST(FileConcurrency, ThreadsOnSharedAndSeparateStreams) {
   Cache cache(store, CacheOptions{.budget = 2 << 20});
   auto root = File::create_root(cache, 8160, 8192, true);
   auto shared = root->create(8160, 8192, false);
-  std::vector<std::shared_ptr<File>> own;
+  std::vector<std::shared_ptr<File>> own, copies;
   for (int t = 0; t < 4; t++) own.push_back(root->create(8160, 8192, false));
+  for (int t = 0; t < 4; t++) copies.push_back(root->create(8160, 8192, false));
   constexpr std::size_t kRegion = 200000;
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; t++) {
@@ -752,6 +803,11 @@ TEST(FileConcurrency, ThreadsOnSharedAndSeparateStreams) {
           f.write(kRegion / 2, Bytes(mine.begin() + kRegion / 2, mine.end()));
           EXPECT_EQ(read_all(f), mine);
           if (round % 2) f.flush();
+          const std::size_t whole = kRegion / 8192 * 8192;  // copied by sharing what is stored
+          EXPECT_TRUE(copies[t - 4]->share_range(f, 0, 0, whole));
+          Bytes copy(whole);
+          copies[t - 4]->read(0, copy);
+          EXPECT_TRUE(std::equal(copy.begin(), copy.end(), mine.begin()));
         }
         if (t == 0 && round == 2) root->flush();
       }
@@ -766,6 +822,8 @@ TEST(FileConcurrency, ThreadsOnSharedAndSeparateStreams) {
     r->open(0)->read(std::uint64_t(t) * kRegion, out);
     EXPECT_EQ(out, random_bytes(kRegion, t));
     EXPECT_EQ(read_all(*r->open(std::uint32_t(t + 1))), random_bytes(kRegion, t + 4));
+    Bytes mine = random_bytes(kRegion, t + 4);
+    EXPECT_EQ(read_all(*r->open(std::uint32_t(t + 5))), Bytes(mine.begin(), mine.begin() + kRegion / 8192 * 8192));
   }
 }
 

@@ -12,6 +12,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <climits>
 #include <cstring>
 #include <filesystem>
@@ -418,6 +419,48 @@ TEST_F(Fuse, RenameFlags) {
   EXPECT_EQ(py("2"), 0);       // RENAME_EXCHANGE
   EXPECT_EQ(shell("cat " + mnt() + "/a").out, "b\n");
   EXPECT_EQ(shell("cat " + mnt() + "/b").out, "a\n");
+}
+
+// cp(1) within the mount copies with copy_file_range(2): stored blocks are
+// shared, so the copy neither reads the data nor stores it again. Offsets
+// off block boundaries are copied by the kernel instead. Either way the
+// bytes are right, also once the snapshot is remounted.
+TEST_F(Fuse, CopiesWithinTheMountShareBlocks) {
+  struct CountingStore : MemStore {
+    std::atomic<int> gets{0};
+    Bytes get(const Score& s, WireType t) override {
+      gets++;
+      return MemStore::get(s, t);
+    }
+  } store;
+  Server server(store, "127.0.0.1:0");
+  server.start();
+  const std::string ref = (base / "ref").string();
+  // The same copies on the mount and on a local reference file.
+  auto copies = [](const std::string& dir) {
+    return "python3 -c \"import os; a=os.open('" + dir + "/a',os.O_RDONLY); c=os.open('" + dir +
+           "/c',os.O_RDWR); [os.copy_file_range(a,c,n,i,o) for n,i,o in ((3*8192,8192,4*8192),(5000,1000,100),(8192,0,3000000))]\"";
+  };
+  std::string score;
+  {
+    Mount m(mnt(), "new", {"-h", server.address()});
+    ASSERT_TRUE(m.mounted()) << m.stderr_text();
+    run("head -c 20000000 /dev/urandom > " + mnt() + "/a && head -c 100000 /dev/urandom > " + mnt() + "/c && sync " + mnt() + "/a");
+    const int before = store.gets;
+    run("cp " + mnt() + "/a " + mnt() + "/b && sync " + mnt() + "/b");
+    EXPECT_LT(store.gets - before, 10) << "the copy read the data";  // 2,442 data blocks
+    run("cmp " + mnt() + "/a " + mnt() + "/b");
+    run("mkdir " + ref + " && cp " + mnt() + "/a " + mnt() + "/c " + ref + " && " + copies(ref) + " && " + copies(mnt()));
+    run("cmp " + ref + "/c " + mnt() + "/c");
+    // Past what a reply can count (32 bits): a sparse 5 GiB file with data at both ends.
+    run("cd " + mnt() + " && printf head > s && truncate -s 5G s && printf tail | dd of=s bs=1 seek=5368709116 conv=notrunc status=none"
+        " && cp s t && cmp -n 4 s t && cmp -i 5368709112 s t && test $(stat -c %s t) = 5368709120");
+    EXPECT_EQ(m.unmount(), 0) << m.stderr_text();
+    score = m.last_score();
+  }
+  Mount ro(mnt(), score, {"-h", server.address(), "-r"});
+  ASSERT_TRUE(ro.mounted()) << ro.stderr_text();
+  run("cmp " + ref + "/a " + mnt() + "/b && cmp " + ref + "/c " + mnt() + "/c");
 }
 
 // statfs says names have at most NAME_MAX bytes, as on every Linux file

@@ -105,6 +105,15 @@ ReadPath walk_read(Cache& c, const Entry& e, std::uint64_t bn) {
   return p;
 }
 
+// The score of data block bn of `e` (zero past the tree; maybe local).
+Score leaf_score(Cache& c, const Entry& e, std::uint64_t bn) {
+  Shape sh(e);
+  if (bn >= sh.capacity(e.depth())) return Score::zero();
+  if (e.depth() == 0) return e.score;
+  auto [parent, index] = walk_parent(c, e, bn);  // the leaf itself is not needed
+  return parent->pointer(index);
+}
+
 // Data blocks first..first+count-1 below one pointer block: the stored ones
 // fetched together, the local ones from memory.
 std::vector<BlockPtr> load_leaves(Cache& c, const Block& parent, std::size_t first, std::size_t count, const Shape& sh) {
@@ -670,12 +679,43 @@ Entry File::flush_locked() {
 
 Score File::block_score(std::uint64_t bn) {
   std::shared_lock lock(tree_->mu);
-  Entry e = entry_locked();
-  Shape sh(e);
-  if (bn >= sh.capacity(e.depth())) return Score::zero();
-  if (e.depth() == 0) return e.score;
-  auto [parent, index] = walk_parent(tree_->cache, e, bn);  // the leaf itself is not needed
-  return parent->pointer(index);
+  return leaf_score(tree_->cache, entry_locked(), bn);
+}
+
+bool File::share_range(File& src, std::uint64_t off_in, std::uint64_t off_out, std::uint64_t len) {
+  if (src.tree_ != tree_) return false;
+  std::unique_lock lock(tree_->mu);
+  Entry de = entry_locked();
+  const Entry se = &src == this ? de : src.entry_locked();
+  if (de.is_dir() || se.is_dir() || de.dsize != se.dsize || de.psize != se.psize) return false;
+  if (len == 0) return true;
+  if (off_out > kMaxStreamSize || len > kMaxStreamSize - off_out) throw Error(Errc::TooBig, "copy past the largest stream size (2^48-1 bytes)");
+  Shape sh(de);
+  if (off_in % sh.dsize || off_out % sh.dsize || off_in > se.size || len > se.size - off_in) return false;
+  // A last block only partly copied is shared whole: past the source's end
+  // it holds zeros, which must then lie past the copy's end too.
+  if (len % sh.dsize && (off_in + len != se.size || off_out + len < de.size)) return false;
+  if (&src == this && off_in < off_out + len && off_out < off_in + len) return false;
+  Cache& c = tree_->cache;
+  const Entry& from = &src == this ? de : se;  // one stream: read it as it changes
+  for (std::uint64_t k = 0, n = (len + sh.dsize - 1) / sh.dsize; k < n; k++) {
+    const std::uint64_t bn = off_out / sh.dsize + k;
+    Score s = leaf_score(c, from, off_in / sh.dsize + k);
+    BlockPtr unwritten = s.is_local() ? load(c, s, sh.type(0), sh.dsize) : nullptr;
+    auto path = walk_write(c, de, bn, true);
+    if (unwritten) {  // not stored yet: its bytes are copied
+      std::memcpy(path.back()->data.data(), unwritten->data.data(), sh.dsize);
+      continue;
+    }
+    c.free_local(path.back()->score.local_addr());
+    if (path.size() == 1)
+      de.score = s;
+    else
+      path[path.size() - 2]->set_pointer(sh.digit(bn, 1), s);
+  }
+  de.size = std::max(de.size, off_out + len);
+  set_entry_locked(de);
+  return true;
 }
 
 void File::prefetch() {

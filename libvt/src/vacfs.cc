@@ -439,6 +439,24 @@ void VacFs::truncate(const NodePtr& n, std::uint64_t size) {
   if (n->parent && !n->removed) impl_->touch(n->parent);
 }
 
+bool VacFs::share(const NodePtr& from, std::uint64_t off_in, const NodePtr& to, std::uint64_t off_out, std::uint64_t len) {
+  std::shared_ptr<File> src, dst;
+  {
+    std::lock_guard lock(impl_->mu);
+    for (const NodePtr& n : {from, to})
+      if (n->de.is_dir()) throw Error(Errc::IsDir, "'" + n->de.elem + "' is a directory");
+    impl_->ensure_streams(*from);
+    impl_->ensure_streams(*to);
+    src = from->data;
+    dst = to->data;
+  }
+  if (!dst->share_range(*src, off_in, off_out, len)) return false;
+  std::lock_guard lock(impl_->mu);
+  stamp_change(to->de);
+  if (to->parent && !to->removed) impl_->touch(to->parent);
+  return true;
+}
+
 void VacFs::set_meta(const NodePtr& n, const DirEntry& meta) {
   std::lock_guard lock(impl_->mu);
   constexpr std::uint32_t kTypeBits = kModeDir | kModeLink | kModeDevice | kModeNamedPipe;

@@ -55,6 +55,14 @@ class File : public std::enable_shared_from_this<File> {
   // Error(TooBig) past 2^48-1 bytes. A writer appending has the data blocks
   // it completes written behind it and dropped from the cache once stored.
   void write(std::uint64_t offset, std::span<const std::uint8_t> data);
+  // Copies `len` bytes of `src` (a stream of this tree) at `off_in` to
+  // `off_out` by sharing its stored blocks, so nothing new is stored; only
+  // blocks not written yet are copied. Returns false, changing nothing,
+  // where the ranges do not allow it: the offsets must lie on block
+  // boundaries, the bytes within `src`, the ranges apart if `src` is this
+  // stream, and a last partial block must end `src` and land at or past
+  // this stream's end.
+  bool share_range(File& src, std::uint64_t off_in, std::uint64_t off_out, std::uint64_t len);
   // Grows (holes read as zeros) or shrinks (the tail is zeroed and the
   // tree made as shallow as the size allows).
   void set_size(std::uint64_t size);

@@ -73,6 +73,10 @@ class VacFs {
   std::pair<Entry, std::optional<Entry>> streams(const NodePtr& node);
   void write(const NodePtr& file, std::uint64_t offset, std::span<const std::uint8_t> data);
   void truncate(const NodePtr& file, std::uint64_t size);
+  // Copies `len` bytes of file `from` at `off_in` into `to` at `off_out`
+  // by sharing stored blocks (File::share_range): false, with nothing
+  // done, where the ranges do not allow it.
+  bool share(const NodePtr& from, std::uint64_t off_in, const NodePtr& to, std::uint64_t off_out, std::uint64_t len);
   // A writer is done with a file: its new blocks start on their way to the
   // store (File::write_behind), so they neither wait for the next sync nor
   // stay in the cache.
