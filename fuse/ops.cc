@@ -321,6 +321,19 @@ void op_link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) {
   fuse_reply_err(req, EPERM);  // vac has no hard links (see vtfs(1))
 }
 
+// A write without CAP_FSETID clears setuid, and setgid on a group-executable
+// file; the kernel does this itself only for cached writes.
+void drop_setid(fuse_req_t req, Context& c, const NodePtr& n, fuse_ino_t ino) {
+  DirEntry d = c.vfs.stat(n);
+  std::uint32_t kill = d.mode & vt::kModeSetUid;
+  if ((d.mode & vt::kModeSetGid) && (d.mode & 010)) kill |= vt::kModeSetGid;
+  if (!kill || fuse_req_ctx(req)->uid == 0) return;
+  d.mode &= ~kill;
+  set_ctime_now(c, d);
+  c.vfs.set_meta(n, d);
+  fuse_lowlevel_notify_inval_inode(c.session, ino, -1, 0);  // the mode the kernel has is stale
+}
+
 // Files opened only for writing bypass the kernel's page cache (direct
 // I/O). Nothing could read those pages through such a handle, and a cached
 // write costs a request more: before a file's first write the kernel asks
@@ -343,10 +356,17 @@ void set_open_mode(Context& c, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  if ((fi->flags & O_ACCMODE) != O_RDONLY && refuse_if_read_only(req)) return;
+  if (((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) && refuse_if_read_only(req)) return;
   guard(req, [&] {
     Context& c = ctx(req);
-    if (c.vfs.stat(c.inodes.node(ino)).is_dir()) throw vt::Error(vt::Errc::IsDir, "directory");
+    NodePtr n = c.inodes.node(ino);
+    if (c.vfs.stat(n).is_dir()) throw vt::Error(vt::Errc::IsDir, "directory");
+    // libfuse asks for atomic O_TRUNC: the kernel sends no setattr for it,
+    // and drops the pages it had once we answer.
+    if (fi->flags & O_TRUNC) {
+      c.vfs.truncate(n, 0);
+      drop_setid(req, c, n, ino);
+    }
     set_open_mode(c, ino, fi);
     if (fuse_reply_open(req, fi) != 0 && fi->fh == kCachedHandle) c.inodes.release_cached(ino);
   });
@@ -380,19 +400,6 @@ void op_read(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t off, fuse_f
     std::size_t n = c.vfs.read(c.inodes.node(ino), static_cast<std::uint64_t>(off), std::span(buf).first(size));
     fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), n);
   });
-}
-
-// A write without CAP_FSETID clears setuid, and setgid on a group-executable
-// file; the kernel does this itself only for cached writes.
-void drop_setid(fuse_req_t req, Context& c, const NodePtr& n, fuse_ino_t ino) {
-  DirEntry d = c.vfs.stat(n);
-  std::uint32_t kill = d.mode & vt::kModeSetUid;
-  if ((d.mode & vt::kModeSetGid) && (d.mode & 010)) kill |= vt::kModeSetGid;
-  if (!kill || fuse_req_ctx(req)->uid == 0) return;
-  d.mode &= ~kill;
-  set_ctime_now(c, d);
-  c.vfs.set_meta(n, d);
-  fuse_lowlevel_notify_inval_inode(c.session, ino, -1, 0);  // the mode the kernel has is stale
 }
 
 // What a write through a direct handle leaves to us: setid bits, and pages

@@ -174,7 +174,8 @@ TEST_F(Fuse, EditsInPlaceMatchAReference) {
     for (const std::string& d : {ref.string(), mnt()}) {
       run("cd '" + d + "' && sed -i 's/venti/VENTI/' hello.txt && truncate -s 1000 random.bin && echo more >> sub/f1 && "
           "printf XYZ | dd of=sparse bs=1 seek=10000000 conv=notrunc status=none && echo over > sub/f2 && mv sub/f2 sub/f3 && "
-          "rm -rf sub/deeper && mkdir -p a/b/c && echo x > a/b/c/y && mv a z && ln -sf random.bin link");
+          "rm -rf sub/deeper && mkdir -p a/b/c && echo x > a/b/c/y && mv a z && ln -sf random.bin link && "
+          "echo hi > z/b/c/y && echo shorter > hello.txt && : > sub/f4 && cp sub/f7 sub/f250");  // open(O_TRUNC)
     }
     same_trees(ref.string(), mnt());
     EXPECT_EQ(m.unmount(), 0) << m.stderr_text();
