@@ -314,6 +314,10 @@ int run(const Options& o) {
     fuse_loop_cfg_set_idle_threads(cfg, 8);
     rc = fuse_session_loop_mt(se, cfg);
     fuse_loop_cfg_destroy(cfg);
+    // libfuse reports the signal that ended the loop (SIGINT, SIGTERM,
+    // SIGHUP) as its result; that is an unmount like any other. Its own
+    // failures are negative.
+    if (rc > 0) rc = 0;
   }
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <climits>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -538,6 +539,28 @@ TEST_F(Fuse, BigFileThroughASmallCache) {
   EXPECT_LT(std::stol(hwm.out), (64 + 160) * 1024L) << "peak RSS KiB";
   EXPECT_EQ(shell("sha256sum < " + mnt() + "/big").out, want.out);
   EXPECT_EQ(fs::file_size(mnt() + "/big"), 2ull << 30);
+}
+
+// SIGINT and SIGTERM unmount as fusermount3 -u does: a final snapshot,
+// its score printed, exit status 0.
+TEST_F(Fuse, SignalsUnmountWithAFinalSnapshot) {
+  for (int sig : {SIGINT, SIGTERM}) {
+    std::string score;
+    {
+      Mount m(mnt(), "new", embedded());
+      ASSERT_TRUE(m.mounted()) << m.stderr_text();
+      run("echo " + std::to_string(sig) + " > " + mnt() + "/a");
+      ASSERT_EQ(::kill(m.pid(), sig), 0);
+      EXPECT_EQ(m.wait(), 0) << strsignal(sig) << ": " << m.stderr_text();
+      EXPECT_FALSE(m.mounted()) << strsignal(sig);
+      score = m.last_score();
+      ASSERT_EQ(score.rfind("vac:", 0), 0u) << strsignal(sig) << ": " << m.stderr_text();
+    }
+    Mount again(mnt(), score, embedded({"-r"}));
+    ASSERT_TRUE(again.mounted()) << again.stderr_text();
+    EXPECT_EQ(shell("cat " + mnt() + "/a").out, std::to_string(sig) + "\n");
+    EXPECT_EQ(again.unmount(), 0);
+  }
 }
 
 TEST_F(Fuse, KillNineAfterFsyncKeepsTheSnapshot) {
