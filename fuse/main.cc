@@ -189,7 +189,7 @@ class Ticker {  // periodic snapshots
       while (!cv_.wait_for(lock, std::chrono::seconds(seconds), [&] { return stop_; })) {
         lock.unlock();
         try {
-          s.take();
+          s.take_if_changed();
         } catch (const std::exception& e) {
           fmt::print(stderr, "vtfs: periodic snapshot failed: {}\n", e.what());
         }

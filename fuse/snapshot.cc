@@ -14,10 +14,21 @@ Snapshots::Snapshots(vt::VacFs& vfs, int out_fd, std::string score_file) : vfs_(
 vt::Score Snapshots::take() {
   std::lock_guard lock(mu_);
   vt::Score s = vfs_.sync();
+  announce(s);
+  return s;
+}
+
+void Snapshots::take_if_changed() {
+  std::lock_guard lock(mu_);
+  const vt::Score before = vfs_.score();
+  vt::Score s = vfs_.sync();
+  if (s != before) announce(s);
+}
+
+void Snapshots::announce(const vt::Score& s) {
   std::string line = "vac:" + s.hex() + "\n";
   if (out_fd_ >= 0) (void)!::write(out_fd_, line.data(), line.size());
   if (!score_file_.empty()) write_score_file(line);
-  return s;
 }
 
 vt::Score Snapshots::current() const { return vfs_.score(); }

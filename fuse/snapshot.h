@@ -15,9 +15,12 @@ class Snapshots {
   Snapshots(vt::VacFs& vfs, int out_fd, std::string score_file);
   // Syncs and announces; throws vt::Error when the store fails.
   vt::Score take();
+  // The same, for periodic snapshots: announces only a score that changed.
+  void take_if_changed();
   vt::Score current() const;
 
  private:
+  void announce(const vt::Score& s);
   void write_score_file(const std::string& line);
   vt::VacFs& vfs_;
   int out_fd_;

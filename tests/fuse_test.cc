@@ -541,6 +541,31 @@ TEST_F(Fuse, BigFileThroughASmallCache) {
   EXPECT_EQ(fs::file_size(mnt() + "/big"), 2ull << 30);
 }
 
+// --sync-interval snapshots a change without an fsync, and announces
+// nothing while nothing changes.
+TEST_F(Fuse, PeriodicSnapshotsOnlyForChanges) {
+  std::string score;
+  {
+    Mount m(mnt(), "new", embedded({"--sync-interval", "1", "--score-file", (base / "score").string()}));
+    ASSERT_TRUE(m.mounted()) << m.stderr_text();
+    auto announced = [&](std::size_t n) {  // waits up to 10 s for n lines
+      for (int i = 0; i < 100 && m.scores().size() < n; i++) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      return m.scores().size();
+    };
+    const std::size_t before = announced(1);  // the new archive's first snapshot
+    run("echo periodic > " + mnt() + "/a");
+    ASSERT_EQ(announced(before + 1), before + 1) << m.stderr_text();
+    score = m.last_score();
+    std::this_thread::sleep_for(std::chrono::milliseconds(3500));  // three more ticks, nothing changed
+    EXPECT_EQ(m.scores().size(), before + 1);
+    EXPECT_EQ(shell("cat " + (base / "score").string()).out, score + "\n");
+    m.kill9();  // what the ticks stored stays
+  }
+  Mount again(mnt(), score, embedded({"-r"}));
+  ASSERT_TRUE(again.mounted()) << again.stderr_text();
+  EXPECT_EQ(shell("cat " + mnt() + "/a").out, "periodic\n");
+}
+
 // SIGINT and SIGTERM unmount as fusermount3 -u does: a final snapshot,
 // its score printed, exit status 0.
 TEST_F(Fuse, SignalsUnmountWithAFinalSnapshot) {
