@@ -6,7 +6,9 @@
 #include <sys/statvfs.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -539,6 +541,37 @@ TEST_F(Fuse, BigFileThroughASmallCache) {
   EXPECT_LT(std::stol(hwm.out), (64 + 160) * 1024L) << "peak RSS KiB";
   EXPECT_EQ(shell("sha256sum < " + mnt() + "/big").out, want.out);
   EXPECT_EQ(fs::file_size(mnt() + "/big"), 2ull << 30);
+}
+
+// While mounted, vtfs serves its embedded store, so vt reaches the archive
+// (the default address is 127.0.0.1:17034; here a free port); and a
+// mount of a score names it as its source.
+TEST_F(Fuse, EmbeddedStoreIsServedAndTheScoreNamesTheMount) {
+  int port = 0;
+  {  // a port the kernel just handed out, free again
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    port = ntohs(a.sin_port);
+    ::close(fd);
+  }
+  const std::string address = "127.0.0.1:" + std::to_string(port), vt = std::string(VT_BIN_DIR) + "/vt -h " + address;
+  std::string score;
+  {
+    Mount m(mnt(), "new", {"--store", (base / "store").string(), "--listen", address});
+    ASSERT_TRUE(m.mounted()) << m.stderr_text();
+    run("echo served > " + mnt() + "/a && sync " + mnt() + "/a");
+    score = m.last_score();
+    EXPECT_EQ(shell(vt + " cat " + score + "/a").out, "served\n");
+    EXPECT_EQ(m.unmount(), 0);
+  }
+  Mount m(mnt(), score, embedded({"-r"}));
+  ASSERT_TRUE(m.mounted()) << m.stderr_text();
+  EXPECT_NE(shell("grep -F ' " + mnt() + " ' /proc/self/mountinfo").out.find(" " + score + " "), std::string::npos);
 }
 
 // --sync-interval snapshots a change without an fsync, and announces
