@@ -129,7 +129,6 @@ void reply_entry(fuse_req_t req, const NodePtr& n) {
   if (fuse_reply_entry(req, &e) != 0) c.inodes.forget(e.ino, 1);  // the kernel did not take it
 }
 
-// Metadata for something the caller creates now.
 // Linux's limit on a name, which statfs reports: programs keep names in
 // NAME_MAX + 1 bytes. vac allows longer ones, and those in archives made
 // elsewhere stay readable, but none is made here.
@@ -137,6 +136,7 @@ void check_new_name(const char* name) {
   if (std::strlen(name) > NAME_MAX) throw vt::Error(vt::Errc::NameTooLong, name);
 }
 
+// Metadata for something the caller creates now.
 DirEntry new_meta(fuse_req_t req, const char* name, std::uint32_t type_bits, mode_t mode) {
   check_new_name(name);
   const fuse_ctx* fc = fuse_req_ctx(req);

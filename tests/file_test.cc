@@ -286,6 +286,34 @@ TEST(File, ShareRangeCopiesByScore) {
   EXPECT_EQ(stored_stream(store, e, a->index()), src);
 }
 
+// A store that fails partway leaves a copy by sharing partly done, like a
+// short write: what was shared reads as the source, the rest as before.
+TEST(File, ShareRangeThatFailsPartwayKeepsTheStreamWhole) {
+  FlakyStore store;
+  Entry e;
+  const Bytes a_bytes = random_bytes(256 * 100, 4), b_bytes = random_bytes(256 * 100, 5);
+  {
+    Cache cache(store);
+    auto root = File::create_root(cache, 260, 8192, true);
+    root->create(260, 256, false)->write(0, a_bytes);
+    root->create(260, 256, false)->write(0, b_bytes);
+    e = root->flush();
+  }
+  Cache cache(store);  // nothing cached
+  auto root = File::open_root(cache, e);
+  auto a = root->open(0), b = root->open(1);
+  read_all(*a);
+  Bytes first(256);
+  b->read(0, first);  // b's pointer blocks down to its first 13 data blocks
+  store.down = true;
+  EXPECT_THROW(b->share_range(*a, 0, 0, 256 * 20), Error);  // block 13 needs a block from the store
+  store.down = false;
+  Bytes want = b_bytes;
+  std::memcpy(want.data(), a_bytes.data(), 256 * 13);
+  EXPECT_EQ(read_all(*b), want);
+  EXPECT_EQ(stored_stream(store, root->flush(), 1), want);
+}
+
 TEST(File, DeepTreesGrowAndShrink) {
   MemStore store;
   Cache cache(store);

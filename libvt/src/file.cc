@@ -698,20 +698,31 @@ bool File::share_range(File& src, std::uint64_t off_in, std::uint64_t off_out, s
   if (&src == this && off_in < off_out + len && off_out < off_in + len) return false;
   Cache& c = tree_->cache;
   const Entry& from = &src == this ? de : se;  // one stream: read it as it changes
-  for (std::uint64_t k = 0, n = (len + sh.dsize - 1) / sh.dsize; k < n; k++) {
-    const std::uint64_t bn = off_out / sh.dsize + k;
-    Score s = leaf_score(c, from, off_in / sh.dsize + k);
-    BlockPtr unwritten = s.is_local() ? load(c, s, sh.type(0), sh.dsize) : nullptr;
-    auto path = walk_write(c, de, bn, true);
-    if (unwritten) {  // not stored yet: its bytes are copied
-      std::memcpy(path.back()->data.data(), unwritten->data.data(), sh.dsize);
-      continue;
+  std::uint64_t done = 0;
+  try {
+    for (; done < len; done = std::min(len, done + sh.dsize)) {
+      const std::uint64_t bn = (off_out + done) / sh.dsize;
+      Score s = leaf_score(c, from, (off_in + done) / sh.dsize);
+      BlockPtr unwritten = s.is_local() ? load(c, s, sh.type(0), sh.dsize) : nullptr;
+      auto path = walk_write(c, de, bn, true);
+      if (unwritten) {  // not stored yet: its bytes are copied
+        std::memcpy(path.back()->data.data(), unwritten->data.data(), sh.dsize);
+        continue;
+      }
+      c.free_local(path.back()->score.local_addr());
+      if (path.size() == 1)
+        de.score = s;
+      else
+        path[path.size() - 2]->set_pointer(sh.digit(bn, 1), s);
     }
-    c.free_local(path.back()->score.local_addr());
-    if (path.size() == 1)
-      de.score = s;
-    else
-      path[path.size() - 2]->set_pointer(sh.digit(bn, 1), s);
+  } catch (...) {
+    // What was copied counts, as for a short write: past the end, bytes
+    // must not be left that the size does not cover.
+    if (done > 0) {
+      de.size = std::max(de.size, off_out + done);
+      set_entry_locked(de);
+    }
+    throw;
   }
   de.size = std::max(de.size, off_out + len);
   set_entry_locked(de);
