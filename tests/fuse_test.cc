@@ -662,6 +662,33 @@ TEST_F(Fuse, ClassicFixturesMount) {
   }
 }
 
+// An archive the classic vac wrote can be edited too (cp within it shares
+// its blocks): the new snapshot reads as a local copy edited alike, and vt
+// check finds every block.
+TEST_F(Fuse, ClassicFixtureEditedAndRemounted) {
+  MemStore store;
+  Score root = test::load_fixture("classic-small", store);
+  Server server(store, "127.0.0.1:0");
+  server.start();
+  const std::string copy = (base / "copy").string();
+  std::string score;
+  {
+    Mount m(mnt(), "vac:" + root.hex(), {"-h", server.address()});
+    ASSERT_TRUE(m.mounted()) << m.stderr_text();
+    run("cp -a " + mnt() + "/tree " + copy);  // the reference, edited alike
+    for (const std::string& d : {copy, mnt() + "/tree"})
+      run("cd '" + d + "' && echo added > added && cp random100k random.copy && echo more >> random100k && rm -rf order fifo && "
+          "mkdir -p new/dir && mv added new/dir/");
+    EXPECT_EQ(m.unmount(), 0) << m.stderr_text();
+    score = m.last_score();
+  }
+  Mount m(mnt(), score, {"-h", server.address(), "-r"});
+  ASSERT_TRUE(m.mounted()) << m.stderr_text();
+  same_trees(copy, mnt() + "/tree");
+  auto check = shell(std::string(VT_BIN_DIR) + "/vt -h " + server.address() + " check " + score);
+  EXPECT_EQ(check.status, 0) << check.out;
+}
+
 TEST_F(Fuse, StartupFailuresAreOneLineBeforeMounting) {
   {
     Mount m(mnt(), "new", {"-h", "127.0.0.1:1"});
