@@ -71,6 +71,19 @@ struct VacFs::Impl {
     changed = true;
   }
 
+  // A file's data stream. mu held.
+  std::shared_ptr<File> data_of(const NodePtr& n) {
+    if (n->de.is_dir()) throw Error(Errc::IsDir, "'" + n->de.elem + "' is a directory");
+    ensure_streams(*n);
+    return n->data;
+  }
+
+  // A file's contents changed: its times, and its directory's listing. mu held.
+  void contents_changed(const NodePtr& n) {
+    stamp_change(n->de);
+    if (n->parent && !n->removed) touch(n->parent);
+  }
+
   // Opens a node's streams from its parent's dir stream, checking gens.
   void ensure_streams(Node& n) {
     if (n.data) return;
@@ -302,9 +315,7 @@ std::size_t VacFs::read(const NodePtr& n, std::uint64_t offset, std::span<std::u
   std::shared_ptr<File> f;
   {
     std::lock_guard lock(impl_->mu);
-    if (n->de.is_dir()) throw Error(Errc::IsDir, "'" + n->de.elem + "' is a directory");
-    impl_->ensure_streams(*n);
-    f = n->data;
+    f = impl_->data_of(n);
   }
   return f->read(offset, out, File::Reuse::once);
 }
@@ -405,14 +416,11 @@ void VacFs::write(const NodePtr& n, std::uint64_t offset, std::span<const std::u
   std::shared_ptr<File> f;
   {
     std::lock_guard lock(impl_->mu);
-    if (n->de.is_dir()) throw Error(Errc::IsDir, "'" + n->de.elem + "' is a directory");
-    impl_->ensure_streams(*n);
-    f = n->data;
+    f = impl_->data_of(n);
   }
   f->write(offset, data);
   std::lock_guard lock(impl_->mu);
-  stamp_change(n->de);
-  if (n->parent && !n->removed) impl_->touch(n->parent);
+  impl_->contents_changed(n);
 }
 
 void VacFs::write_behind(const NodePtr& n) {
@@ -429,31 +437,23 @@ void VacFs::truncate(const NodePtr& n, std::uint64_t size) {
   std::shared_ptr<File> f;
   {
     std::lock_guard lock(impl_->mu);
-    if (n->de.is_dir()) throw Error(Errc::IsDir, "'" + n->de.elem + "' is a directory");
-    impl_->ensure_streams(*n);
-    f = n->data;
+    f = impl_->data_of(n);
   }
   f->set_size(size);
   std::lock_guard lock(impl_->mu);
-  stamp_change(n->de);
-  if (n->parent && !n->removed) impl_->touch(n->parent);
+  impl_->contents_changed(n);
 }
 
 bool VacFs::share(const NodePtr& from, std::uint64_t off_in, const NodePtr& to, std::uint64_t off_out, std::uint64_t len) {
   std::shared_ptr<File> src, dst;
   {
     std::lock_guard lock(impl_->mu);
-    for (const NodePtr& n : {from, to})
-      if (n->de.is_dir()) throw Error(Errc::IsDir, "'" + n->de.elem + "' is a directory");
-    impl_->ensure_streams(*from);
-    impl_->ensure_streams(*to);
-    src = from->data;
-    dst = to->data;
+    src = impl_->data_of(from);
+    dst = impl_->data_of(to);
   }
   if (!dst->share_range(*src, off_in, off_out, len)) return false;
   std::lock_guard lock(impl_->mu);
-  stamp_change(to->de);
-  if (to->parent && !to->removed) impl_->touch(to->parent);
+  impl_->contents_changed(to);
   return true;
 }
 
