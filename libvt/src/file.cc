@@ -8,12 +8,13 @@
 #include <shared_mutex>
 #include <vector>
 
+#include "spans.h"
 #include "vt/error.h"
 
 namespace vt {
 
 struct File::Tree {
-  explicit Tree(Cache& c, const Entry& e) : cache(c), root(e) {}
+  explicit Tree(Cache& c, const Entry& e) : cache(c), root(e), spans(c) {}
   Cache& cache;
   std::shared_mutex mu;
   Entry root;
@@ -25,6 +26,9 @@ struct File::Tree {
     std::size_t bytes = 0;
     std::uint64_t mark = 0;
   } behind;
+  // The spans an appending writer completed, being hashed and stored (see
+  // write_behind_locked). The last member: its thread stops first.
+  detail::Spans spans;
 };
 
 namespace {
@@ -412,6 +416,7 @@ std::uint32_t File::index() {
 
 void File::free_slot_locked(bool free_blocks) {
   if (!parent_) throw Error(Errc::Invalid, "cannot remove a root stream");
+  if (free_blocks) collect_spans_locked(0);
   Entry e = entry_locked();
   if (free_blocks) free_subtree(tree_->cache, e.score, e.type, Shape(e));
   Entry dead;
@@ -519,10 +524,10 @@ void File::settle_behind_locked() {
   behind.bytes = 0;
 }
 
-// Blocks written behind are confirmed (waited for) a few MiB at a time: an
-// appending writer's previous span, or the blocks of the last hundred or so
-// small files closed. A wait per small file would cost each a round trip
-// to a venti server, holding the tree lock.
+// The blocks of closed files written behind are confirmed (waited for) a
+// few MiB at a time: those of the last hundred or so small files. A wait
+// per small file would cost each a round trip to a venti server, holding
+// the tree lock.
 void File::start_behind_locked() {
   constexpr std::size_t kSettleBytes = 2 << 20;  // below a span (3.2 MiB with vac's sizes)
   auto& behind = tree_->behind;
@@ -537,18 +542,20 @@ void File::hold_behind_locked(BlockPtr b) {
 
 // A writer appending to a stream completes the data blocks below a level-1
 // pointer block every few MiB (408 blocks of 8 KiB with vac's sizes). Those
-// are written out then, while the writer goes on, and dropped from the cache
-// once stored: a big copy keeps neither its memory nor the cache's other
-// blocks busy, and hashing and the store's writing overlap the copying. The
-// wait is for the previous span, one span later, when it has usually landed.
+// are hashed and stored on another thread while the writer goes on, then
+// put in place and dropped from the cache: a big copy keeps neither its
+// memory nor the cache's other blocks busy, and on a small machine the
+// hashing takes the core the copying leaves idle. A few spans may be out;
+// the writer waits for the oldest beyond that.
 void File::write_behind_locked(const Entry& e, std::uint64_t offset, std::size_t n) {
+  constexpr std::size_t kSpansOut = 2;
   if (e.depth() == 0 || e.is_dir() || offset + n != e.size) return;  // appends to data streams only
   Shape sh(e);
   const std::uint64_t per = sh.per(), first = offset / sh.dsize / per, end = (offset + n) / sh.dsize / per;
   if (first == end) return;  // no level-1 block completed
   try {
-    start_behind_locked();
     for (std::uint64_t span = first; span < end; span++) write_span_behind(e, span * per);
+    collect_spans_locked(kSpansOut);
   } catch (const Error&) {
     // What was not sent stays local, for a flush to write and report on.
   }
@@ -558,22 +565,42 @@ void File::write_span_behind(const Entry& e, std::uint64_t first_block) {
   Shape sh(e);
   Cache& c = tree_->cache;
   BlockPtr parent = walk_parent(c, e, first_block).first;
-  if (!parent->is_local()) return;
-  LeafWrites w = write_leaves(c, *parent, sh);
-  for (std::size_t k = 0; k < w.at.size(); k++) {
-    parent->set_pointer(w.at[k], w.scores[k]);
-    std::uint32_t addr = w.leaves[k]->score.local_addr();
-    if (w.scores[k].is_zero()) {
-      c.free_local(addr);
-      continue;
+  if (!parent->is_local() || tree_->spans.below(parent.get())) return;
+  detail::Spans::Span span{.type = sh.type(0), .parent = parent};
+  for (std::size_t i = 0; i < sh.per(); i++) {
+    Score s = parent->pointer(i);
+    if (!s.is_local()) continue;
+    span.at.push_back(i);
+    span.leaves.push_back(load(c, s, sh.type(0), sh.dsize));
+  }
+  if (!span.leaves.empty()) tree_->spans.start(std::move(span));
+}
+
+// Puts the scores of the spans written behind in place once at most `out`
+// are still being written (0: before anything but an append past them, so
+// that no span's blocks change while they are hashed). A span whose writes
+// failed stays local, for a flush to write and report on.
+void File::collect_spans_locked(std::size_t out) {
+  if (out == 0 && tree_->spans.empty()) return;
+  Cache& c = tree_->cache;
+  for (auto& span : tree_->spans.collect(out)) {
+    if (!span.stored || !span.parent->is_local()) continue;
+    for (std::size_t k = 0; k < span.at.size(); k++) {
+      const Score was = span.leaves[k]->score;
+      if (span.parent->pointer(span.at[k]) != was) continue;  // replaced: not this block's slot any more
+      span.parent->set_pointer(span.at[k], span.scores[k]);
+      if (span.scores[k].is_zero())
+        c.free_local(was.local_addr());
+      else
+        c.promote(was.local_addr(), span.scores[k]);
     }
-    c.promote(addr, w.scores[k]);
-    hold_behind_locked(std::move(w.leaves[k]));
+    c.drop(span.leaves);
   }
 }
 
 void File::write_behind() {
   std::unique_lock lock(tree_->mu);
+  collect_spans_locked(0);
   Entry e = entry_locked();
   if (e.is_dir() || !e.score.is_local()) return;
   Cache& c = tree_->cache;
@@ -601,6 +628,10 @@ Entry File::write_locked(std::uint64_t offset, std::span<const std::uint8_t> dat
     std::size_t within = pos % sh.dsize, chunk = std::min<std::size_t>(sh.dsize - within, data.size() - done);
     bool fresh = within == 0 && (chunk == sh.dsize || pos + chunk >= e.size);
     auto path = walk_write(tree_->cache, e, bn, fresh);
+    if (path.size() > 1 && tree_->spans.below(path[path.size() - 2].get())) {  // rewriting a span being written
+      collect_spans_locked(0);
+      path = walk_write(tree_->cache, e, bn, fresh);
+    }
     std::memcpy(path.back()->data.data() + within, data.data() + done, chunk);
     done += chunk;
   }
@@ -616,6 +647,7 @@ void File::set_size(std::uint64_t size) {
 
 void File::set_size_locked(std::uint64_t size) {
   if (size > kMaxStreamSize) throw Error(Errc::TooBig, "size past the largest stream size (2^48-1 bytes)");
+  collect_spans_locked(0);
   Entry e = entry_locked();
   if (size == e.size) return;
   Shape sh(e);
@@ -666,6 +698,7 @@ Entry File::flush() {
 }
 
 Entry File::flush_locked() {
+  collect_spans_locked(0);
   settle_behind_locked();
   Entry e = entry_locked();
   if (!e.score.is_local()) return e;
@@ -685,6 +718,7 @@ Score File::block_score(std::uint64_t bn) {
 bool File::share_range(File& src, std::uint64_t off_in, std::uint64_t off_out, std::uint64_t len) {
   if (src.tree_ != tree_) return false;
   std::unique_lock lock(tree_->mu);
+  collect_spans_locked(0);
   Entry de = entry_locked();
   const Entry se = &src == this ? de : src.entry_locked();
   if (de.is_dir() || se.is_dir() || de.dsize != se.dsize || de.psize != se.psize) return false;

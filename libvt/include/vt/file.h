@@ -99,6 +99,7 @@ class File : public std::enable_shared_from_this<File> {
   Entry flush_locked();
   void write_behind_locked(const Entry& e, std::uint64_t offset, std::size_t n);
   void write_span_behind(const Entry& e, std::uint64_t first_block);  // tree lock held
+  void collect_spans_locked(std::size_t out);
   // Waits for the blocks written behind; throws if they may not be stored.
   void settle_behind_locked();
   void start_behind_locked();  // settles if enough is held; takes the mark
