@@ -770,6 +770,28 @@ TEST(File, AnAppendingWriterDoesNotWaitForTwoSpans) {
   EXPECT_EQ(stored_stream(store, root->flush()), b);
 }
 
+// Spans out count as dirty until they land. In a cache too small to hold
+// them beside the writer's own blocks, the writer waits for them rather
+// than flush the whole tree at every write, which would store its partial
+// span's pointer blocks again and again.
+TEST(File, ASmallCacheWaitsForSpansRatherThanFlushing) {
+  class PointerCountingStore : public MemStore {
+   public:
+    std::atomic<int> pointers{0};
+    Score put(WireType t, std::span<const std::uint8_t> d) override {
+      if (is_pointer_wire(t)) pointers++;
+      return MemStore::put(t, d);
+    }
+  } store;
+  Cache cache(store, CacheOptions{.budget = 8 << 20});  // high water 4 MiB: one span and a bit
+  auto root = File::create_root(cache, 8160, 8192, true);
+  auto f = root->create(8160, 8192, false);
+  Bytes b = random_bytes(40 << 20, 26);
+  for (std::size_t off = 0; off < b.size(); off += 1 << 20) f->write(off, std::span(b).subspan(off, 1 << 20));
+  EXPECT_EQ(store.pointers, 0) << "flushed the tree while spans were out";
+  EXPECT_EQ(stored_stream(store, root->flush()), b);
+}
+
 // What would change a span's blocks while they are hashed waits for them:
 // a rewrite inside it, a truncation, a copy into it, a removal. Each
 // result is checked against the same stream written with nothing behind,

@@ -489,16 +489,18 @@ std::size_t File::read_locked(std::uint64_t offset, std::span<std::uint8_t> out,
 void File::write(std::uint64_t offset, std::span<const std::uint8_t> data) {
   std::unique_lock lock(tree_->mu);
   write_behind_locked(write_locked(offset, data), offset, data.size());
-  if (tree_->cache.over_high_water()) {
-    // Write back every stream, not only this one: a tree of small files
-    // would otherwise flush (and wait for) each new file alone while the
-    // dirty bytes of others stay. The data stays local if it fails.
+  if (!tree_->cache.over_high_water()) return;
+  // Write back every stream, not only this one: a tree of small files would
+  // otherwise flush (and wait for) each new file alone while the dirty
+  // bytes of others stay. Spans out count as dirty until they land, so they
+  // are waited for first. The data stays local if it fails.
+  try {
+    collect_spans_locked(0);
+    if (!tree_->cache.over_high_water()) return;
     File* top = this;
     while (top->parent_) top = top->parent_.get();
-    try {
-      top->flush_locked();
-    } catch (const Error&) {
-    }
+    top->flush_locked();
+  } catch (const Error&) {
   }
 }
 
