@@ -1,5 +1,7 @@
 #include "ops.h"
 
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -443,6 +445,23 @@ void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, fuse_fi
   });
 }
 
+// A content-addressed store reserves no space, so allocating only grows the
+// size (the new bytes are a hole, read as zeros), or with KEEP_SIZE does
+// nothing. Punching holes and zeroing ranges are refused.
+void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, fuse_file_info*) {
+  if (refuse_if_read_only(req)) return;
+  if (mode & ~FALLOC_FL_KEEP_SIZE) {
+    fuse_reply_err(req, EOPNOTSUPP);
+    return;
+  }
+  guard(req, [&] {
+    Context& c = ctx(req);
+    NodePtr n = c.inodes.node(ino);
+    if (!(mode & FALLOC_FL_KEEP_SIZE)) c.vfs.extend(n, static_cast<std::uint64_t>(off) + static_cast<std::uint64_t>(len));
+    fuse_reply_err(req, 0);
+  });
+}
+
 void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Context& c = ctx(req);
   if (fi->fh == kCachedHandle) c.inodes.release_cached(ino);
@@ -721,6 +740,7 @@ fuse_lowlevel_ops make_ops() {
   o.read = op_read;
   o.write = op_write;
   o.copy_file_range = op_copy_file_range;
+  o.fallocate = op_fallocate;
   // No flush: close() has nothing to report, and once libfuse answers
   // ENOSYS the kernel stops sending FLUSH, one round trip less per file.
   o.release = op_release;

@@ -714,6 +714,23 @@ TEST(File, AnAppendingWriterHasItsBlocksWrittenBehind) {
   EXPECT_EQ(stored_stream(store, root->flush()), b);
 }
 
+TEST(File, ExtendOnlyGrows) {
+  MemStore store;
+  Cache cache(store);
+  auto f = File::create_root(cache, 8160, 8192, false);
+  Bytes b = random_bytes(10000, 27);
+  f->write(0, b);
+  EXPECT_FALSE(f->extend(5000));
+  EXPECT_FALSE(f->extend(10000));
+  EXPECT_EQ(f->size(), 10000u);
+  EXPECT_TRUE(f->extend(3 << 20));
+  EXPECT_EQ(f->size(), 3u << 20);
+  b.resize(3 << 20, 0);
+  EXPECT_EQ(read_all(*f), b);
+  Cache fresh(store);
+  EXPECT_EQ(read_all(*File::open_root(fresh, f->flush())), b);
+}
+
 // Holds every put until opened, counting the puts waiting. It trusts the
 // scores it is given, as a server that is sent a block later might: a block
 // changed after hashing would not be caught here.

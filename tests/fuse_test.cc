@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <grp.h>
 #include <netinet/in.h>
 #include <sys/mman.h>
@@ -488,6 +489,47 @@ TEST_F(Fuse, NamesLongerThanNameMaxAreRefused) {
   std::vector<std::string> names;
   for (auto& e : fs::directory_iterator(mnt())) names.push_back(e.path().filename());
   EXPECT_EQ(names, std::vector<std::string>{std::string(NAME_MAX, 'a')});
+}
+
+// fallocate grows a file as a hole, or with KEEP_SIZE changes nothing;
+// punching holes and zeroing ranges are refused as unsupported. Programs
+// that preallocate (posix_fallocate, fallocate(1)) then work.
+TEST_F(Fuse, FallocateGrowsTheSize) {
+  std::string score;
+  {
+    Mount m(mnt(), "new", embedded());
+    ASSERT_TRUE(m.mounted()) << m.stderr_text();
+    const std::string f = mnt() + "/f";
+    int fd = ::open(f.c_str(), O_CREAT | O_RDWR, 0644);
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    ASSERT_EQ(::write(fd, "abc", 3), 3);
+    EXPECT_EQ(::fallocate(fd, 0, 1000, 5 << 20), 0) << std::strerror(errno);
+    struct stat st {};
+    ASSERT_EQ(::fstat(fd, &st), 0);
+    EXPECT_EQ(st.st_size, 1000 + (5 << 20));
+    EXPECT_EQ(::fallocate(fd, 0, 0, 10), 0);  // within: no change
+    EXPECT_EQ(::fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 50 << 20), 0);
+    EXPECT_EQ(::posix_fallocate(fd, 0, 6 << 20), 0);
+    ASSERT_EQ(::fstat(fd, &st), 0);
+    EXPECT_EQ(st.st_size, 6 << 20);
+    EXPECT_EQ(::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096), -1);
+    EXPECT_EQ(errno, EOPNOTSUPP);
+    EXPECT_EQ(::fallocate(fd, FALLOC_FL_ZERO_RANGE, 0, 4096), -1);
+    EXPECT_EQ(errno, EOPNOTSUPP);
+    ASSERT_EQ(::fsync(fd), 0);
+    ::close(fd);
+    score = m.last_score();
+    EXPECT_EQ(m.unmount(), 0) << m.stderr_text();
+  }
+  Mount ro(mnt(), score, embedded({"-r"}));
+  ASSERT_TRUE(ro.mounted()) << ro.stderr_text();
+  std::string got;
+  {
+    std::ifstream in(mnt() + "/f", std::ios::binary);  // closed before the unmount
+    got.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  EXPECT_TRUE(got == "abc" + std::string((6 << 20) - 3, '\0')) << "size " << got.size();
+  EXPECT_EQ(ro.unmount(), 0);
 }
 
 // A longer name that an archive made elsewhere holds (vac allows 1024

@@ -647,6 +647,13 @@ void File::set_size(std::uint64_t size) {
   set_size_locked(size);
 }
 
+bool File::extend(std::uint64_t size) {
+  std::unique_lock lock(tree_->mu);
+  if (size <= entry_locked().size) return false;
+  set_size_locked(size);
+  return true;
+}
+
 void File::set_size_locked(std::uint64_t size) {
   if (size > kMaxStreamSize) throw Error(Errc::TooBig, "size past the largest stream size (2^48-1 bytes)");
   collect_spans_locked(0);

@@ -444,6 +444,17 @@ void VacFs::truncate(const NodePtr& n, std::uint64_t size) {
   impl_->contents_changed(n);
 }
 
+void VacFs::extend(const NodePtr& n, std::uint64_t size) {
+  std::shared_ptr<File> f;
+  {
+    std::lock_guard lock(impl_->mu);
+    f = impl_->data_of(n);
+  }
+  if (!f->extend(size)) return;
+  std::lock_guard lock(impl_->mu);
+  impl_->contents_changed(n);
+}
+
 bool VacFs::share(const NodePtr& from, std::uint64_t off_in, const NodePtr& to, std::uint64_t off_out, std::uint64_t len) {
   std::shared_ptr<File> src, dst;
   {

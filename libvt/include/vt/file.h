@@ -66,6 +66,9 @@ class File : public std::enable_shared_from_this<File> {
   // Grows (holes read as zeros) or shrinks (the tail is zeroed and the
   // tree made as shallow as the size allows).
   void set_size(std::uint64_t size);
+  // Grows to `size` if the stream is shorter, in one step (a writer
+  // meanwhile cannot be cut short); true if it grew.
+  bool extend(std::uint64_t size);
 
   // Starts writing every unwritten block of a data stream whose writer is
   // done, as write() does for the spans an appending writer completes: the

@@ -73,6 +73,8 @@ class VacFs {
   std::pair<Entry, std::optional<Entry>> streams(const NodePtr& node);
   void write(const NodePtr& file, std::uint64_t offset, std::span<const std::uint8_t> data);
   void truncate(const NodePtr& file, std::uint64_t size);
+  // Grows a file to `size` if it is shorter (File::extend).
+  void extend(const NodePtr& file, std::uint64_t size);
   // Copies `len` bytes of file `from` at `off_in` into `to` at `off_out`
   // by sharing stored blocks (File::share_range): false, with nothing
   // done, where the ranges do not allow it.
