@@ -590,22 +590,17 @@ TEST(CacheConcurrency, WriteManyIsWriteInOrder) {
   }
 }
 
-// A store whose reads wait at a gate the test opens, and then maybe fail.
-class GateStore : public MemStore {
+// Where test threads wait until it opens.
+class Gate {
  public:
-  std::atomic<int> gets{0};
-  std::atomic<bool> fail{false};
-  Bytes get(const Score& s, WireType t) override {
-    gets++;
+  void pass() {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return open_; });
-    if (fail) throw Error(Errc::Io, "disk error");
-    return MemStore::get(s, t);
   }
-  void open(bool o) {
+  void set(bool open) {
     {
       std::lock_guard lock(mu_);
-      open_ = o;
+      open_ = open;
     }
     cv_.notify_all();
   }
@@ -614,6 +609,23 @@ class GateStore : public MemStore {
   std::mutex mu_;
   std::condition_variable cv_;
   bool open_ = false;
+};
+
+// A store whose reads wait at a gate the test opens, and then maybe fail.
+class GateStore : public MemStore {
+ public:
+  std::atomic<int> gets{0};
+  std::atomic<bool> fail{false};
+  Bytes get(const Score& s, WireType t) override {
+    gets++;
+    gate_.pass();
+    if (fail) throw Error(Errc::Io, "disk error");
+    return MemStore::get(s, t);
+  }
+  void open(bool o) { gate_.set(o); }
+
+ private:
+  Gate gate_;
 };
 
 // Threads that miss the same block at once share one fetch: one store read,
@@ -739,25 +751,14 @@ class PutGateStore : public MemStore {
   std::atomic<int> waiting{0};
   void put_async(WireType t, std::span<const std::uint8_t> d, const Score&) override {
     waiting++;
-    {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return open_; });
-    }
+    gate_.pass();
     waiting--;
     MemStore::put(t, d);
   }
-  void open() {
-    {
-      std::lock_guard lock(mu_);
-      open_ = true;
-    }
-    cv_.notify_all();
-  }
+  void open() { gate_.set(true); }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
+  Gate gate_;
 };
 
 bool finishes(std::future<void>& f, std::chrono::milliseconds within) { return f.wait_for(within) == std::future_status::ready; }
