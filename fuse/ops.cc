@@ -447,17 +447,21 @@ void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, fuse_fi
 
 // A content-addressed store reserves no space, so allocating only grows the
 // size (the new bytes are a hole, read as zeros), or with KEEP_SIZE does
-// nothing. Punching holes and zeroing ranges are refused.
+// nothing. Punching a hole or zeroing a range makes holes of the whole
+// blocks in it, which store nothing.
 void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, fuse_file_info*) {
   if (refuse_if_read_only(req)) return;
-  if (mode & ~FALLOC_FL_KEEP_SIZE) {
+  const int zero = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE;
+  if ((mode & ~(FALLOC_FL_KEEP_SIZE | zero)) || (mode & zero) == zero) {
     fuse_reply_err(req, EOPNOTSUPP);
     return;
   }
   guard(req, [&] {
     Context& c = ctx(req);
     NodePtr n = c.inodes.node(ino);
-    if (!(mode & FALLOC_FL_KEEP_SIZE)) c.vfs.extend(n, static_cast<std::uint64_t>(off) + static_cast<std::uint64_t>(len));
+    const auto at = static_cast<std::uint64_t>(off), count = static_cast<std::uint64_t>(len);
+    if (mode & zero) c.vfs.zero_range(n, at, count);
+    if (!(mode & FALLOC_FL_KEEP_SIZE)) c.vfs.extend(n, at + count);
     fuse_reply_err(req, 0);
   });
 }

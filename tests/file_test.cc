@@ -743,6 +743,39 @@ TEST(File, ExtendOnlyGrows) {
   EXPECT_EQ(read_all(*File::open_root(fresh, f->flush())), b);
 }
 
+// zero_range against a reference, on a deep tree of small blocks (13
+// pointers a block): partial blocks, whole blocks, whole subtrees, ranges
+// reaching past the end; stored and unwritten data alike.
+TEST(File, ZeroRangeMakesHoles) {
+  MemStore store;
+  Cache cache(store);
+  auto root = File::create_root(cache, 260, 512, true);
+  auto f = root->create(260, 512, false);
+  Bytes ref = random_bytes(200000, 28);  // 391 blocks: three levels
+  f->write(0, ref);
+  std::mt19937 rng(29);
+  for (int round = 0; round < 60; round++) {
+    if (round == 30) root->flush();  // the rest works on stored blocks
+    const std::uint64_t off = rng() % (ref.size() + 1000), len = rng() % (round % 3 == 0 ? 60000 : 3000);
+    f->zero_range(off, len);
+    if (off < ref.size()) std::fill(ref.begin() + off, ref.begin() + std::min<std::uint64_t>(ref.size(), off + len), 0);
+    ASSERT_EQ(f->size(), ref.size());
+    ASSERT_EQ(read_all(*f), ref) << "round " << round << " off " << off << " len " << len;
+  }
+  f->zero_range(1024, 512 * 13 * 13);  // a whole level-2 subtree and more
+  std::fill(ref.begin() + 1024, ref.begin() + 1024 + 512 * 13 * 13, 0);
+  EXPECT_EQ(read_all(*f), ref);
+  for (std::uint64_t bn = 2; bn < 2 + 13 * 13; bn++) EXPECT_TRUE(f->block_score(bn).is_zero()) << bn;
+  const Entry e = root->flush();
+  EXPECT_EQ(stored_stream(store, e), ref);
+  // The same bytes written plainly give the same tree: holes are holes.
+  MemStore other;
+  Cache other_cache(other);
+  auto g = File::create_root(other_cache, 260, 512, false);
+  g->write(0, ref);
+  EXPECT_EQ(g->flush().score, f->entry().score);
+}
+
 // Holds every put until opened, counting the puts waiting. It trusts the
 // scores it is given, as a server that is sent a block later might: a block
 // changed after hashing would not be caught here.

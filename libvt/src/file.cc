@@ -190,6 +190,28 @@ void free_subtree(Cache& c, const Score& s, BlockType type, const Shape& sh) {
   c.free_local(s.local_addr());
 }
 
+// Makes data blocks [first, end) of the level-`level` subtree `s`, whose
+// first block is `base`, holes: subtrees wholly inside become the zero
+// score (their unwritten blocks freed), the others are walked. Returns the
+// subtree's new score.
+Score zero_blocks(Cache& c, const Score& s, int level, std::uint64_t base, std::uint64_t first, std::uint64_t end, const Shape& sh) {
+  if (s.is_zero()) return s;
+  if (first <= base && base + sh.capacity(level) <= end) {  // always so for a single block
+    free_subtree(c, s, sh.type(level), sh);
+    return Score::zero();
+  }
+  BlockPtr b = writable(c, s, sh.type(level), sh.psize, false);
+  const std::uint64_t child = sh.capacity(level - 1);
+  for (std::size_t i = 0; i < sh.per(); i++) {
+    const std::uint64_t at = base + i * child;
+    if (at >= end) break;
+    if (at + child <= first) continue;
+    const Score was = b->pointer(i), now = zero_blocks(c, was, level - 1, at, first, end, sh);
+    if (now != was) b->set_pointer(i, now);
+  }
+  return b->score;
+}
+
 // A block written by a flush: once every write succeeded, the local block
 // becomes a clean global one (with new contents if its children changed).
 struct Written {
@@ -652,6 +674,31 @@ bool File::extend(std::uint64_t size) {
   if (size <= entry_locked().size) return false;
   set_size_locked(size);
   return true;
+}
+
+void File::zero_range(std::uint64_t offset, std::uint64_t len) {
+  std::unique_lock lock(tree_->mu);
+  collect_spans_locked(0);
+  Entry e = entry_locked();
+  if (e.is_dir()) throw Error(Errc::Invalid, "cannot zero a range of a directory stream");
+  if (offset >= e.size) return;
+  const std::uint64_t end = offset + std::min(len, e.size - offset), ds = e.dsize;
+  // Whole blocks become holes; the bytes of a block only partly in the
+  // range are written as zeros. Past the size a block holds zeros already,
+  // so a range reaching the end takes the last block whole.
+  const std::uint64_t first = (offset + ds - 1) / ds, last = end == e.size ? (end + ds - 1) / ds : end / ds;
+  auto zero_bytes = [&](std::uint64_t from, std::uint64_t to) {
+    if (from < to) write_locked(from, Bytes(static_cast<std::size_t>(to - from), 0));
+  };
+  if (first >= last) {  // within one block
+    zero_bytes(offset, end);
+    return;
+  }
+  zero_bytes(offset, first * ds);
+  if (last * ds < end) zero_bytes(last * ds, end);
+  e = entry_locked();
+  e.score = zero_blocks(tree_->cache, e.score, e.depth(), 0, first, last, Shape(e));
+  set_entry_locked(e);
 }
 
 void File::set_size_locked(std::uint64_t size) {

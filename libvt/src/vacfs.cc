@@ -455,6 +455,17 @@ void VacFs::extend(const NodePtr& n, std::uint64_t size) {
   impl_->contents_changed(n);
 }
 
+void VacFs::zero_range(const NodePtr& n, std::uint64_t offset, std::uint64_t len) {
+  std::shared_ptr<File> f;
+  {
+    std::lock_guard lock(impl_->mu);
+    f = impl_->data_of(n);
+  }
+  f->zero_range(offset, len);
+  std::lock_guard lock(impl_->mu);
+  impl_->contents_changed(n);
+}
+
 bool VacFs::share(const NodePtr& from, std::uint64_t off_in, const NodePtr& to, std::uint64_t off_out, std::uint64_t len) {
   std::shared_ptr<File> src, dst;
   {

@@ -69,6 +69,9 @@ class File : public std::enable_shared_from_this<File> {
   // Grows to `size` if the stream is shorter, in one step (a writer
   // meanwhile cannot be cut short); true if it grew.
   bool extend(std::uint64_t size);
+  // Zeroes `len` bytes at `offset` (within the stream; the size stays):
+  // whole blocks and subtrees become holes, which store nothing.
+  void zero_range(std::uint64_t offset, std::uint64_t len);
 
   // Starts writing every unwritten block of a data stream whose writer is
   // done, as write() does for the spans an appending writer completes: the

@@ -75,6 +75,8 @@ class VacFs {
   void truncate(const NodePtr& file, std::uint64_t size);
   // Grows a file to `size` if it is shorter (File::extend).
   void extend(const NodePtr& file, std::uint64_t size);
+  // Zeroes a range of a file, making holes of whole blocks (File::zero_range).
+  void zero_range(const NodePtr& file, std::uint64_t offset, std::uint64_t len);
   // Copies `len` bytes of file `from` at `off_in` into `to` at `off_out`
   // by sharing stored blocks (File::share_range): false, with nothing
   // done, where the ranges do not allow it.
