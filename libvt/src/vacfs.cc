@@ -4,6 +4,7 @@
 #include <ctime>
 #include <map>
 #include <set>
+#include <type_traits>
 
 #include "vt/error.h"
 #include "vt/message.h"
@@ -82,6 +83,24 @@ struct VacFs::Impl {
   void contents_changed(const NodePtr& n) {
     stamp_change(n->de);
     if (n->parent && !n->removed) touch(n->parent);
+  }
+
+  // Runs `op` on a file's data stream (outside mu: it takes the tree's own
+  // lock) and stamps the change, unless `op` returns false: nothing changed.
+  template <typename Op>
+  void change_data(const NodePtr& n, Op op) {
+    std::shared_ptr<File> f;
+    {
+      std::lock_guard lock(mu);
+      f = data_of(n);
+    }
+    if constexpr (std::is_same_v<decltype(op(*f)), bool>) {
+      if (!op(*f)) return;
+    } else {
+      op(*f);
+    }
+    std::lock_guard lock(mu);
+    contents_changed(n);
   }
 
   // Opens a node's streams from its parent's dir stream, checking gens.
@@ -413,14 +432,7 @@ std::pair<Entry, std::optional<Entry>> VacFs::streams(const NodePtr& n) {
 }
 
 void VacFs::write(const NodePtr& n, std::uint64_t offset, std::span<const std::uint8_t> data) {
-  std::shared_ptr<File> f;
-  {
-    std::lock_guard lock(impl_->mu);
-    f = impl_->data_of(n);
-  }
-  f->write(offset, data);
-  std::lock_guard lock(impl_->mu);
-  impl_->contents_changed(n);
+  impl_->change_data(n, [&](File& f) { f.write(offset, data); });
 }
 
 void VacFs::write_behind(const NodePtr& n) {
@@ -434,36 +446,15 @@ void VacFs::write_behind(const NodePtr& n) {
 }
 
 void VacFs::truncate(const NodePtr& n, std::uint64_t size) {
-  std::shared_ptr<File> f;
-  {
-    std::lock_guard lock(impl_->mu);
-    f = impl_->data_of(n);
-  }
-  f->set_size(size);
-  std::lock_guard lock(impl_->mu);
-  impl_->contents_changed(n);
+  impl_->change_data(n, [&](File& f) { f.set_size(size); });
 }
 
 void VacFs::extend(const NodePtr& n, std::uint64_t size) {
-  std::shared_ptr<File> f;
-  {
-    std::lock_guard lock(impl_->mu);
-    f = impl_->data_of(n);
-  }
-  if (!f->extend(size)) return;
-  std::lock_guard lock(impl_->mu);
-  impl_->contents_changed(n);
+  impl_->change_data(n, [&](File& f) { return f.extend(size); });
 }
 
 void VacFs::zero_range(const NodePtr& n, std::uint64_t offset, std::uint64_t len) {
-  std::shared_ptr<File> f;
-  {
-    std::lock_guard lock(impl_->mu);
-    f = impl_->data_of(n);
-  }
-  f->zero_range(offset, len);
-  std::lock_guard lock(impl_->mu);
-  impl_->contents_changed(n);
+  impl_->change_data(n, [&](File& f) { f.zero_range(offset, len); });
 }
 
 bool VacFs::share(const NodePtr& from, std::uint64_t off_in, const NodePtr& to, std::uint64_t off_out, std::uint64_t len) {
