@@ -18,8 +18,8 @@ struct File::Tree {
   Cache& cache;
   std::shared_mutex mu;
   Entry root;
-  // Data blocks written behind a sequential writer (see write_behind),
-  // whose writes no wait has confirmed yet. Held, so the cache keeps them,
+  // Data blocks of closed files written behind (see write_behind), whose
+  // writes no wait has confirmed yet. Held, so the cache keeps them,
   // and written again if a write failed after `mark` was taken.
   struct {
     std::vector<BlockPtr> blocks;
@@ -553,7 +553,7 @@ void File::settle_behind_locked() {
 // per small file would cost each a round trip to a venti server, holding
 // the tree lock.
 void File::start_behind_locked() {
-  constexpr std::size_t kSettleBytes = 2 << 20;  // below a span (3.2 MiB with vac's sizes)
+  constexpr std::size_t kSettleBytes = 2 << 20;
   auto& behind = tree_->behind;
   if (behind.bytes >= kSettleBytes) settle_behind_locked();
   if (behind.blocks.empty()) behind.mark = tree_->cache.write_mark();
@@ -703,7 +703,6 @@ void File::zero_range(std::uint64_t offset, std::uint64_t len) {
 
 void File::set_size_locked(std::uint64_t size) {
   if (size > kMaxStreamSize) throw Error(Errc::TooBig, "size past the largest stream size (2^48-1 bytes)");
-  collect_spans_locked(0);
   Entry e = entry_locked();
   if (size == e.size) return;
   Shape sh(e);
@@ -714,6 +713,7 @@ void File::set_size_locked(std::uint64_t size) {
     set_entry_locked(e);
     return;
   }
+  collect_spans_locked(0);  // shrinking zeroes and frees blocks a span may hold; it leaves the entry as it is
   if (size == 0) {
     free_subtree(c, e.score, e.type, sh);
     e.score = Score::zero();
