@@ -565,6 +565,61 @@ TEST_F(LogStoreTest, AWriteOutTheDiskRefusesIsReportedBySyncAndLosesNothing) {
   for (int i = 0; i < 1500; i++) EXPECT_EQ(again->get(scores[i], kWireData), block_of(i, 8192));
 }
 
+// A disk that stays full until the append buffer is full too: puts then
+// fail clearly, and once the disk takes bytes again they go on by
+// themselves. A writer (vtfs's flush) puts before it ever syncs, so it must
+// not need a sync to get going again. The failures are logged once.
+TEST_F(LogStoreTest, PutsResumeOnceTheDiskTakesBytesAgain) {
+  std::mutex log_mu;
+  std::vector<std::string> logged;
+  LogStoreOptions o;
+  o.log = [&](const std::string& line) {
+    std::lock_guard lock(log_mu);
+    logged.push_back(line);
+  };
+  auto s = LogStore::open(dir, o);
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit low = old;
+  low.rlim_cur = 64 << 10;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &low), 0);
+
+  std::vector<int> stored;
+  int refused = 0;
+  for (int i = 0; i < 4000; i++) {  // 31 MiB: more than both append buffers
+    try {
+      s->put(kWireData, block_of(i, 8192));
+      stored.push_back(i);
+    } catch (const Error&) {
+      refused++;
+    }
+  }
+  EXPECT_GT(refused, 0) << "a full buffer of unwritable bytes refuses puts";
+  EXPECT_GT(stored.size(), 1000u);
+
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old), 0);
+  std::signal(SIGXFSZ, old_handler);
+  for (int i = 4000; i < 6000; i++) {
+    ASSERT_NO_THROW(s->put(kWireData, block_of(i, 8192))) << i;
+    stored.push_back(i);
+  }
+  s->sync();
+  {
+    std::lock_guard lock(log_mu);
+    auto count = [&](const std::string& what) {
+      return std::count_if(logged.begin(), logged.end(), [&](const std::string& l) { return l.find(what) != std::string::npos; });
+    };
+    EXPECT_EQ(count("write-out failed"), 1);
+    EXPECT_EQ(count("work again"), 1);
+  }
+  s.reset();
+  auto again = LogStore::open(dir);
+  for (int i : stored) ASSERT_EQ(again->get(Score::of(block_of(i, 8192)), kWireData), block_of(i, 8192)) << i;
+  again.reset();
+  EXPECT_TRUE(LogStore::check(dir).problems.empty());
+}
+
 // put_async stores at once, trusting the caller's score; the blocks read
 // back, duplicates are counted, and sync() makes all of them durable.
 TEST_F(LogStoreTest, AsyncPutsReadBackAndSyncMakesThemDurable) {

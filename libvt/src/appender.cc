@@ -49,7 +49,7 @@ void Appender::stop() {
 
 void Appender::append(std::span<const std::uint8_t> head, std::span<const std::uint8_t> data) {
   if (len_ + head.size() + data.size() > capacity_) {
-    if (flight_failed_) throw Error(Errc::Io, "writes to " + name_ + " keep failing; the append buffer is full");
+    if (flight_failed_) throw Error(Errc::Io, "the append buffer is full: " + refusal_);
     throw Error(Errc::TooBig, "record larger than the append buffer");
   }
   std::memcpy(buf_.get() + len_, head.data(), head.size());
@@ -121,7 +121,12 @@ void Appender::landed(bool sent) {
   // file system wants the page cache); if that fails too, the bytes stay
   // for the next attempt.
   flight_failed_ = true;
-  land_failed_flight();
+  try {
+    land_failed_flight();
+  } catch (const Error& e) {
+    refusal_ = e.what();
+    throw;
+  }
 }
 
 void Appender::land_failed_flight() {

@@ -57,6 +57,8 @@ class Appender {
     std::uint64_t at;
   };
   bool in_flight() const { return flight_len_ > 0 && !flight_failed_; }
+  // The last write-out failed; its bytes are held for the next take().
+  bool refused() const { return flight_failed_; }
   std::optional<Flight> take();
   bool send(const Flight& f) const;  // false: the disk refused
   void landed(bool sent);
@@ -92,6 +94,7 @@ class Appender {
   Buffer flight_;
   std::size_t flight_len_ = 0;
   bool flight_failed_ = false;
+  std::string refusal_;  // why it failed, for the appends it holds up
   Buffer spare_;
   int fd_ = -1;
   Fd direct_;

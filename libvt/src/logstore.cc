@@ -185,6 +185,7 @@ struct LogStore::Impl {
   // a millisecond per MiB written would stall. Errors stay with the
   // appender, which tries again; a sync reports them.
   std::optional<detail::Appender::Flight> outgoing;  // guarded by mu
+  bool write_out_failing = false;                    // guarded by mu
   bool stopping = false;
   std::condition_variable flights;  // outgoing or stopping
   std::thread flusher;
@@ -244,9 +245,12 @@ struct LogStore::Impl {
       lock.lock();
       try {
         appender->landed(sent);
+        if (std::exchange(write_out_failing, false)) log("log write-outs work again");
       } catch (const std::exception& e) {
         counters.errors++;
-        log(std::string("log write-out failed; it will be tried again: ") + e.what());
+        // While the disk refuses, each append that finds the buffer full
+        // tries again: one line for the whole run of failures.
+        if (!std::exchange(write_out_failing, true)) log(std::string("log write-out failed; it will be tried again: ") + e.what());
       }
       landed.notify_all();
       const Segment& last = *segments.back();
@@ -596,6 +600,16 @@ struct LogStore::Impl {
       landed.wait(lock, [&] { return !appender->in_flight() || !(appender->full() || needs_new_segment(rec_size)); });
       if (pending.contains(key)) return false;
       if (checkpoints != seen && maybe_indexed(key) && index->find(key)) return false;
+      // Full with nothing out: a write-out the disk refused (it was full)
+      // holds the bytes. It is tried again now, so that appends resume once
+      // the disk takes bytes again rather than failing until a sync.
+      if (appender->full() && !appender->in_flight()) {
+        if (appender->refused()) {
+          start_flight();
+          wait_landed(lock);
+        }
+        if (!appender->refused()) start_flight();
+      }
       Segment* seg = segments.back().get();
       if (needs_new_segment(rec_size)) {
         appender->stop();
@@ -607,12 +621,7 @@ struct LogStore::Impl {
       if (auto* b = bloom.load(std::memory_order_relaxed)) b->add(key);  // mu held: the current one
       bloom_keys++;
       seg->size += rec_size;
-      if (appender->full()) {
-        if (auto flight = appender->take()) {  // none while one is out
-          outgoing = flight;
-          flights.notify_one();
-        }
-      }
+      if (appender->full()) start_flight();
       if (pending.size() >= kCheckpointEntries && !checkpoint_wanted) {
         checkpoint_wanted = true;
         checkpoint_cv.notify_one();
@@ -621,6 +630,15 @@ struct LogStore::Impl {
     }
     if (checkpoint) this->checkpoint();
     return true;
+  }
+
+  // With `mu` held: hands the flusher what the appender has to write (a
+  // refused write-out first); none while one is out.
+  void start_flight() {
+    if (auto flight = appender->take()) {
+      outgoing = flight;
+      flights.notify_one();
+    }
   }
 
   // With `mu` held: a record of `rec_size` bytes starts the next segment.
