@@ -14,6 +14,8 @@
 #include <span>
 #include <ctime>
 
+#include <fmt/core.h>
+
 #include "errmap.h"
 #include "vt/error.h"
 #include "vt/posix.h"
@@ -485,7 +487,14 @@ void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 // fsync of anything is a snapshot of everything.
 void op_fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
   guard(req, [&] {
-    if (!ctx(req).read_only) ctx(req).snaps.take();
+    if (!ctx(req).read_only) {
+      try {
+        ctx(req).snaps.take();
+      } catch (const std::exception& e) {  // fsync says only EIO: the reason goes to the log
+        fmt::print(stderr, "vtfs: snapshot failed: {}\n", e.what());
+        throw;
+      }
+    }
     fuse_reply_err(req, 0);
   });
 }

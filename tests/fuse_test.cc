@@ -817,6 +817,41 @@ TEST_F(Fuse, ServerGoneAtUnmountSavesEditsForLater) {
   EXPECT_EQ(shell("cat " + mnt() + "/keep").out, "precious\n");
 }
 
+// The embedded store's disk fills up: the fsync fails and the log says
+// why, nothing written is lost, and once there is room again the next fsync
+// succeeds without a remount.
+TEST_F(Fuse, AFullDiskFailsTheSnapshotUntilThereIsRoomAndLosesNothing) {
+  if (::geteuid() != 0) GTEST_SKIP() << "only root may mount the small disk this needs";
+  const std::string disk = (base / "disk").string(), data = (base / "data").string();
+  fs::create_directories(disk);
+  ASSERT_EQ(shell("mount -t tmpfs -o size=16M tmpfs '" + disk + "'").status, 0);
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { shell("umount -l '" + dir + "'"); }
+  } unmount{disk};
+  run("head -c 40M /dev/urandom > '" + data + "'");
+  const std::vector<std::string> args = {"--store", disk + "/store", "--listen", "none"};
+  std::string score;
+  {
+    Mount m(mnt(), "new", args);
+    ASSERT_TRUE(m.mounted());
+    run("cp '" + data + "' " + mnt() + "/data");  // kept in the cache: the budget is larger
+    EXPECT_NE(shell("sync " + mnt() + "/data").status, 0);
+    EXPECT_NE(m.stderr_text().find("snapshot failed"), std::string::npos) << m.stderr_text();
+    EXPECT_NE(m.stderr_text().find("No space left on device"), std::string::npos) << m.stderr_text();
+    run("mount -o remount,size=128M '" + disk + "'");
+    run("sync " + mnt() + "/data");
+    run("cmp '" + data + "' " + mnt() + "/data");
+    EXPECT_EQ(m.unmount(), 0);
+    score = m.last_score();
+  }
+  auto ro_args = args;
+  ro_args.push_back("-r");
+  Mount ro(mnt(), score, ro_args);
+  ASSERT_TRUE(ro.mounted()) << ro.stderr_text();
+  run("cmp '" + data + "' " + mnt() + "/data");
+}
+
 TEST_F(Fuse, ReadaheadIsRaisedWhenPermitted) {
   if (::geteuid() != 0) GTEST_SKIP() << "only root may change a mount's readahead";
   // A space: mountinfo, where vtfs finds the mount, writes it as \040.
