@@ -14,7 +14,8 @@ namespace vtfs {
 class Diverter final : public vt::BlockStore {
  public:
   explicit Diverter(vt::BlockStore& primary) : primary_(primary) {}
-  void divert(vt::LogStore& local) { local_.store(&local); }
+  // Writes go to `local` from now on; nullptr: to the server again.
+  void divert(vt::LogStore* local) { local_.store(local); }
 
   vt::Bytes get(const vt::Score& s, vt::WireType t) override {
     if (auto* l = local_.load(); l && l->has(s, t)) return l->get(s, t);

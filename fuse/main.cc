@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "divert.h"
+#include "final.h"
 #include "ops.h"
 #include "snapshot.h"
 #include "vt/cache.h"
@@ -213,24 +214,6 @@ class Ticker {  // periodic snapshots
   std::thread thread_;
 };
 
-// The final snapshot could not reach the server: write it to a local
-// recovery store instead and say how to push it later. Edits are never
-// dropped silently.
-void save_for_later(const Options& o, vtfs::Diverter& diverter, vtfs::Snapshots& snaps, const std::string& why) {
-  fmt::print(stderr, "vtfs: final snapshot failed: {}\n", why);
-  std::string dir = o.data_home + "/vtfs/recovery/" + std::to_string(std::time(nullptr)) + "-" + std::to_string(::getpid());
-  try {
-    auto local = vt::LogStore::open(dir);
-    diverter.divert(*local);
-    vt::Score s = snaps.take();
-    std::ofstream(dir + "/ROOT") << "vac:" << s.hex() << "\n";
-    fmt::print(stderr, "vtfs: unsynced changes saved in {} as vac:{}\n", dir, s.hex());
-    fmt::print(stderr, "vtfs: when the server is back: vt{} push {}\n", o.address.empty() ? "" : " -h " + o.address, dir);
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "vtfs: could not save the changes locally either: {}\n", e.what());
-  }
-}
-
 // A path as /proc/self/mountinfo writes it: space, tab, newline and
 // backslash as three octal digits after a backslash.
 std::string unescape_mountinfo(std::string_view s) {
@@ -322,12 +305,9 @@ int run(const Options& o) {
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
   if (!o.read_only) {
-    try {
-      snaps.take();  // the final snapshot
-    } catch (const std::exception& e) {
-      save_for_later(o, diverter, snaps, e.what());
-      rc = 1;
-    }
+    vtfs::FinalOptions f{.recovery_dir = o.data_home + "/vtfs/recovery/" + std::to_string(std::time(nullptr)) + "-" + std::to_string(::getpid()),
+                         .address = o.address};
+    if (vtfs::final_snapshot(snaps, diverter, f) != 0) rc = 1;
   }
   ::close(out);
   return rc == 0 ? 0 : 1;

@@ -852,6 +852,53 @@ TEST_F(Fuse, AFullDiskFailsTheSnapshotUntilThereIsRoomAndLosesNothing) {
   run("cmp '" + data + "' " + mnt() + "/data");
 }
 
+// The default layout (store and recovery under $XDG_DATA_HOME) on a disk
+// that fills up: at unmount neither the store nor a recovery store can take
+// the edits, so vtfs holds them in memory and tries again until there is
+// room, or until a signal says to give up.
+TEST_F(Fuse, AFullDiskAtUnmountKeepsTheEditsUntilThereIsRoom) {
+  if (::geteuid() != 0) GTEST_SKIP() << "only root may mount the small disk this needs";
+  const std::string disk = (base / "disk").string(), data = (base / "data").string();
+  fs::create_directories(disk);
+  ASSERT_EQ(shell("mount -t tmpfs -o size=16M tmpfs '" + disk + "'").status, 0);
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { shell("umount -l '" + dir + "'"); }
+  } unmount{disk};
+  run("head -c 40M /dev/urandom > '" + data + "'");
+  auto says = [](Mount& m, const std::string& what) {
+    for (int i = 0; i < 200 && m.stderr_text().find(what) == std::string::npos; i++) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return m.stderr_text().find(what) != std::string::npos;
+  };
+  // First told to give up, then given room.
+  for (bool room : {false, true}) {
+    const std::string home = disk + (room ? "/second" : "/first");
+    ::setenv("XDG_DATA_HOME", home.c_str(), 1);
+    Mount m(mnt(), "new", {"--listen", "none"});
+    ::unsetenv("XDG_DATA_HOME");
+    ASSERT_TRUE(m.mounted()) << m.stderr_text();
+    run("cp '" + data + "' " + mnt() + "/data");
+    run("fusermount3 -u " + mnt());
+    ASSERT_TRUE(says(m, "only in memory; trying again")) << m.stderr_text();
+    if (!room) {
+      ::kill(m.pid(), SIGTERM);
+      EXPECT_EQ(m.wait(), 1);
+      EXPECT_NE(m.stderr_text().find("given up"), std::string::npos) << m.stderr_text();
+      fs::remove_all(home);
+      continue;
+    }
+    run("mount -o remount,size=128M '" + disk + "'");
+    EXPECT_EQ(m.wait(), 0) << m.stderr_text();  // the store took it: nothing left to push
+    const std::string score = m.last_score();
+    ASSERT_EQ(score.size(), 44u) << m.stderr_text();
+    ::setenv("XDG_DATA_HOME", home.c_str(), 1);
+    Mount ro(mnt(), score, {"--listen", "none", "-r"});
+    ::unsetenv("XDG_DATA_HOME");
+    ASSERT_TRUE(ro.mounted()) << ro.stderr_text();
+    run("cmp '" + data + "' " + mnt() + "/data");
+  }
+}
+
 TEST_F(Fuse, ReadaheadIsRaisedWhenPermitted) {
   if (::geteuid() != 0) GTEST_SKIP() << "only root may change a mount's readahead";
   // A space: mountinfo, where vtfs finds the mount, writes it as \040.
