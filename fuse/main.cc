@@ -161,13 +161,14 @@ bool wants_permission_checks(const Options& o) {
 
 // The embedded store, also served on loopback so vt can reach it.
 struct Embedded {
+  std::string dir;
   std::unique_ptr<vt::LogStore> store;
   std::unique_ptr<vt::Server> server;
 };
 
 Embedded open_embedded(const Options& o) {
   Embedded e;
-  std::string dir = o.store.empty() ? o.data_home + "/vtfs/store" : o.store;
+  const std::string& dir = e.dir = o.store.empty() ? o.data_home + "/vtfs/store" : o.store;
   e.store = vt::LogStore::open(dir, vt::LogStoreOptions{.log = [](const std::string& l) { fmt::print(stderr, "vtfs: store: {}\n", l); }});
   if (o.listen != "none") {
     try {
@@ -267,6 +268,7 @@ int run(const Options& o) {
   int out = ::dup(1);  // scores still reach the caller's stdout after daemonizing
   vtfs::Snapshots snaps(*vfs, out, o.score_file);
   vtfs::Context ctx(*vfs, snaps, o.read_only);
+  ctx.store_dir = embedded.dir;
 
   std::vector<std::string> args = {"vtfs", "-o", "fsname=vac:" + (root ? root->hex() : std::string("new")) + ",subtype=vtfs"};
   if (wants_permission_checks(o)) args.insert(args.end(), {"-o", "default_permissions"});

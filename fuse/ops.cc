@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -566,12 +567,22 @@ void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 
 void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) { op_fsync(req, ino, datasync, fi); }
 
+// The embedded store's disk is where new blocks go, so its space is the
+// mount's (df, and programs that check before writing, see the truth). A
+// server's is unknown: as good as unlimited.
 void op_statfs(fuse_req_t req, fuse_ino_t) {
+  const Context& c = ctx(req);
   struct statvfs s {};
-  s.f_bsize = s.f_frsize = ctx(req).vfs.blocksize();
-  s.f_blocks = s.f_bfree = s.f_bavail = std::uint64_t{1} << 40;  // a content-addressed store has no fixed size
-  s.f_files = s.f_ffree = s.f_favail = std::uint64_t{1} << 32;
-  s.f_namemax = 255;
+  s.f_bsize = s.f_frsize = c.vfs.blocksize();
+  s.f_blocks = s.f_bfree = s.f_bavail = std::uint64_t{1} << 40;
+  struct statvfs disk {};
+  if (!c.store_dir.empty() && ::statvfs(c.store_dir.c_str(), &disk) == 0) {
+    // n disk blocks in ours, without overflowing n * f_frsize
+    auto ours = [&](fsblkcnt_t n) { return n / s.f_frsize * disk.f_frsize + n % s.f_frsize * disk.f_frsize / s.f_frsize; };
+    s.f_blocks = ours(disk.f_blocks), s.f_bfree = ours(disk.f_bfree), s.f_bavail = ours(disk.f_bavail);
+  }
+  s.f_files = s.f_ffree = s.f_favail = std::uint64_t{1} << 32;  // vac has no inode table to fill
+  s.f_namemax = NAME_MAX;
   fuse_reply_statfs(req, &s);
 }
 

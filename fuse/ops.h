@@ -3,6 +3,8 @@
 
 #include <fuse3/fuse_lowlevel.h>
 
+#include <string>
+
 #include "inodes.h"
 #include "snapshot.h"
 #include "vt/posix.h"
@@ -19,6 +21,7 @@ struct Context {
   vt::IdNames names;
   double timeout = 3600.0;  // we are the only writer: the kernel may cache long
   fuse_session* session = nullptr;  // for the invalidations we send the kernel
+  std::string store_dir;  // the embedded store's, whose disk statfs reports; empty for a server
 };
 
 const fuse_lowlevel_ops& operations();

@@ -852,6 +852,33 @@ TEST_F(Fuse, AFullDiskFailsTheSnapshotUntilThereIsRoomAndLosesNothing) {
   run("cmp '" + data + "' " + mnt() + "/data");
 }
 
+// df on a mount with an embedded store tells about the store's disk, where
+// new blocks go (a server's space is unknown: as good as unlimited).
+TEST_F(Fuse, StatfsReportsTheEmbeddedStoresDisk) {
+  if (::geteuid() != 0) GTEST_SKIP() << "only root may mount the small disk this needs";
+  const std::string disk = (base / "disk").string();
+  fs::create_directories(disk);
+  ASSERT_EQ(shell("mount -t tmpfs -o size=32M tmpfs '" + disk + "'").status, 0);
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { shell("umount -l '" + dir + "'"); }
+  } unmount{disk};
+  Mount m(mnt(), "new", {"--store", disk + "/store", "--listen", "none"});
+  ASSERT_TRUE(m.mounted()) << m.stderr_text();
+  auto bytes = [&](fsblkcnt_t statvfs::*field) {
+    struct statvfs sv {};
+    EXPECT_EQ(::statvfs(mnt().c_str(), &sv), 0);
+    return static_cast<std::uint64_t>(sv.*field) * sv.f_frsize;
+  };
+  EXPECT_EQ(bytes(&statvfs::f_blocks), 32u << 20);
+  const std::uint64_t before = bytes(&statvfs::f_bavail);
+  EXPECT_LE(before, 32u << 20);
+  run("head -c 8M /dev/urandom > " + mnt() + "/f && sync " + mnt() + "/f");
+  EXPECT_LE(bytes(&statvfs::f_bavail) + (8u << 20), before) << "the stored blocks take the disk's space";
+  run("mount -o remount,size=64M '" + disk + "'");
+  EXPECT_EQ(bytes(&statvfs::f_blocks), 64u << 20);
+}
+
 // The default layout (store and recovery under $XDG_DATA_HOME) on a disk
 // that fills up: at unmount neither the store nor a recovery store can take
 // the edits, so vtfs holds them in memory and tries again until there is
