@@ -2,15 +2,14 @@
 
 #include <gtest/gtest.h>
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
-#include <csignal>
 #include <chrono>
 #include <filesystem>
 #include <thread>
 
 #include "data.h"
+#include "full_disk.h"
 #include "scratch.h"
 #include "vt/error.h"
 
@@ -168,12 +167,7 @@ TEST_F(AppenderTest, AFlightWritesOutsideWhileAppendsGoOnAndEverythingReadsBack)
 TEST_F(AppenderTest, AFailedFlightKeepsItsBytesUntilTheDiskTakesThem) {
   // A file size limit makes every write past it fail (EFBIG), as a full
   // disk would.
-  rlimit old{};
-  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
-  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
-  rlimit low = old;
-  low.rlim_cur = expect.size() + 4096;
-  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &low), 0);
+  test::FileSizeLimit full(expect.size() + 4096);
 
   Appender a(16 << 10, 16 + 4000);
   a.start(path, fd, expect.size());
@@ -202,8 +196,7 @@ TEST_F(AppenderTest, AFailedFlightKeepsItsBytesUntilTheDiskTakesThem) {
       Error);
   for (auto [off, sz] : records) check(a, off, sz);
 
-  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old), 0);
-  std::signal(SIGXFSZ, old_handler);
+  full.lift();
   a.write_out(true);
   EXPECT_EQ(file(), expect);
   a.stop();

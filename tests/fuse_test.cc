@@ -823,12 +823,8 @@ TEST_F(Fuse, ServerGoneAtUnmountSavesEditsForLater) {
 TEST_F(Fuse, AFullDiskFailsTheSnapshotUntilThereIsRoomAndLosesNothing) {
   if (::geteuid() != 0) GTEST_SKIP() << "only root may mount the small disk this needs";
   const std::string disk = (base / "disk").string(), data = (base / "data").string();
-  fs::create_directories(disk);
-  ASSERT_EQ(shell("mount -t tmpfs -o size=16M tmpfs '" + disk + "'").status, 0);
-  struct Unmount {
-    std::string dir;
-    ~Unmount() { shell("umount -l '" + dir + "'"); }
-  } unmount{disk};
+  test::SmallDisk small(disk, 16);
+  ASSERT_TRUE(small.mounted());
   run("head -c 40M /dev/urandom > '" + data + "'");
   const std::vector<std::string> args = {"--store", disk + "/store", "--listen", "none"};
   std::string score;
@@ -839,7 +835,7 @@ TEST_F(Fuse, AFullDiskFailsTheSnapshotUntilThereIsRoomAndLosesNothing) {
     EXPECT_NE(shell("sync " + mnt() + "/data").status, 0);
     EXPECT_NE(m.stderr_text().find("snapshot failed"), std::string::npos) << m.stderr_text();
     EXPECT_NE(m.stderr_text().find("No space left on device"), std::string::npos) << m.stderr_text();
-    run("mount -o remount,size=128M '" + disk + "'");
+    ASSERT_TRUE(small.grow(128));
     run("sync " + mnt() + "/data");
     run("cmp '" + data + "' " + mnt() + "/data");
     EXPECT_EQ(m.unmount(), 0);
@@ -857,12 +853,8 @@ TEST_F(Fuse, AFullDiskFailsTheSnapshotUntilThereIsRoomAndLosesNothing) {
 TEST_F(Fuse, StatfsReportsTheEmbeddedStoresDisk) {
   if (::geteuid() != 0) GTEST_SKIP() << "only root may mount the small disk this needs";
   const std::string disk = (base / "disk").string();
-  fs::create_directories(disk);
-  ASSERT_EQ(shell("mount -t tmpfs -o size=32M tmpfs '" + disk + "'").status, 0);
-  struct Unmount {
-    std::string dir;
-    ~Unmount() { shell("umount -l '" + dir + "'"); }
-  } unmount{disk};
+  test::SmallDisk small(disk, 32);
+  ASSERT_TRUE(small.mounted());
   Mount m(mnt(), "new", {"--store", disk + "/store", "--listen", "none"});
   ASSERT_TRUE(m.mounted()) << m.stderr_text();
   auto bytes = [&](fsblkcnt_t statvfs::*field) {
@@ -875,7 +867,7 @@ TEST_F(Fuse, StatfsReportsTheEmbeddedStoresDisk) {
   EXPECT_LE(before, 32u << 20);
   run("head -c 8M /dev/urandom > " + mnt() + "/f && sync " + mnt() + "/f");
   EXPECT_LE(bytes(&statvfs::f_bavail) + (8u << 20), before) << "the stored blocks take the disk's space";
-  run("mount -o remount,size=64M '" + disk + "'");
+  ASSERT_TRUE(small.grow(64));
   EXPECT_EQ(bytes(&statvfs::f_blocks), 64u << 20);
 }
 
@@ -886,12 +878,8 @@ TEST_F(Fuse, StatfsReportsTheEmbeddedStoresDisk) {
 TEST_F(Fuse, AFullDiskAtUnmountKeepsTheEditsUntilThereIsRoom) {
   if (::geteuid() != 0) GTEST_SKIP() << "only root may mount the small disk this needs";
   const std::string disk = (base / "disk").string(), data = (base / "data").string();
-  fs::create_directories(disk);
-  ASSERT_EQ(shell("mount -t tmpfs -o size=16M tmpfs '" + disk + "'").status, 0);
-  struct Unmount {
-    std::string dir;
-    ~Unmount() { shell("umount -l '" + dir + "'"); }
-  } unmount{disk};
+  test::SmallDisk small(disk, 16);
+  ASSERT_TRUE(small.mounted());
   run("head -c 40M /dev/urandom > '" + data + "'");
   auto says = [](Mount& m, const std::string& what) {
     for (int i = 0; i < 200 && m.stderr_text().find(what) == std::string::npos; i++) std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -914,7 +902,7 @@ TEST_F(Fuse, AFullDiskAtUnmountKeepsTheEditsUntilThereIsRoom) {
       fs::remove_all(home);
       continue;
     }
-    run("mount -o remount,size=128M '" + disk + "'");
+    ASSERT_TRUE(small.grow(128));
     EXPECT_EQ(m.wait(), 0) << m.stderr_text();  // the store took it: nothing left to push
     const std::string score = m.last_score();
     ASSERT_EQ(score.size(), 44u) << m.stderr_text();

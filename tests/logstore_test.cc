@@ -1,11 +1,9 @@
 // LogStore: durability, recovery, dedup, corruption, locking, reindex.
 #include <gtest/gtest.h>
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <csignal>
 #include <filesystem>
 #include <functional>
 #include <mutex>
@@ -14,6 +12,7 @@
 
 #include "bloom.h"
 #include "data.h"
+#include "full_disk.h"
 #include "log_record.h"
 #include "scratch.h"
 #include "vt/error.h"
@@ -528,38 +527,48 @@ TEST_F(LogStoreTest, WritesOutsideTheLockLoseNothing) {
   EXPECT_TRUE(LogStore::check(dir).problems.empty());
 }
 
+namespace {
+
+// What a store logs, kept for a test to count.
+class Logged {
+ public:
+  LogStoreOptions options() {
+    LogStoreOptions o;
+    o.log = [this](const std::string& line) {
+      std::lock_guard lock(mu_);
+      lines_.push_back(line);
+    };
+    return o;
+  }
+  std::size_t count(const std::string& what) {
+    std::lock_guard lock(mu_);
+    return std::count_if(lines_.begin(), lines_.end(), [&](const std::string& l) { return l.find(what) != std::string::npos; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> lines_;
+};
+
+}  // namespace
+
 // The log's write-outs happen on a thread of the store's: when the disk
 // refuses them (a file size limit here, as a full disk), puts still read
 // back, sync reports the failure, and once the disk takes the bytes again
 // nothing is lost.
 TEST_F(LogStoreTest, AWriteOutTheDiskRefusesIsReportedBySyncAndLosesNothing) {
-  std::mutex log_mu;
-  std::vector<std::string> logged;
-  LogStoreOptions o;
-  o.log = [&](const std::string& line) {
-    std::lock_guard lock(log_mu);
-    logged.push_back(line);
-  };
-  auto s = LogStore::open(dir, o);
-  rlimit old{};
-  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
-  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
-  rlimit low = old;
-  low.rlim_cur = 64 << 10;
-  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &low), 0);
+  Logged logged;
+  auto s = LogStore::open(dir, logged.options());
+  test::FileSizeLimit full(64 << 10);
 
   std::vector<Score> scores;
   for (int i = 0; i < 1500; i++) scores.push_back(s->put(kWireData, block_of(i, 8192)));  // more than one 8 MiB write-out
   for (int i = 0; i < 1500; i++) EXPECT_EQ(s->get(scores[i], kWireData), block_of(i, 8192));
   EXPECT_THROW(s->sync(), Error);
 
-  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old), 0);
-  std::signal(SIGXFSZ, old_handler);
+  full.lift();
   s->sync();
-  {
-    std::lock_guard lock(log_mu);
-    EXPECT_FALSE(logged.empty()) << "the failed write-out is logged";
-  }
+  EXPECT_GE(logged.count("write-out failed"), 1u) << "the failed write-out is logged";
   s.reset();
   auto again = LogStore::open(dir);
   for (int i = 0; i < 1500; i++) EXPECT_EQ(again->get(scores[i], kWireData), block_of(i, 8192));
@@ -570,20 +579,9 @@ TEST_F(LogStoreTest, AWriteOutTheDiskRefusesIsReportedBySyncAndLosesNothing) {
 // themselves. A writer (vtfs's flush) puts before it ever syncs, so it must
 // not need a sync to get going again. The failures are logged once.
 TEST_F(LogStoreTest, PutsResumeOnceTheDiskTakesBytesAgain) {
-  std::mutex log_mu;
-  std::vector<std::string> logged;
-  LogStoreOptions o;
-  o.log = [&](const std::string& line) {
-    std::lock_guard lock(log_mu);
-    logged.push_back(line);
-  };
-  auto s = LogStore::open(dir, o);
-  rlimit old{};
-  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
-  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
-  rlimit low = old;
-  low.rlim_cur = 64 << 10;
-  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &low), 0);
+  Logged logged;
+  auto s = LogStore::open(dir, logged.options());
+  test::FileSizeLimit full(64 << 10);
 
   std::vector<int> stored;
   int refused = 0;
@@ -598,21 +596,14 @@ TEST_F(LogStoreTest, PutsResumeOnceTheDiskTakesBytesAgain) {
   EXPECT_GT(refused, 0) << "a full buffer of unwritable bytes refuses puts";
   EXPECT_GT(stored.size(), 1000u);
 
-  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old), 0);
-  std::signal(SIGXFSZ, old_handler);
+  full.lift();
   for (int i = 4000; i < 6000; i++) {
     ASSERT_NO_THROW(s->put(kWireData, block_of(i, 8192))) << i;
     stored.push_back(i);
   }
   s->sync();
-  {
-    std::lock_guard lock(log_mu);
-    auto count = [&](const std::string& what) {
-      return std::count_if(logged.begin(), logged.end(), [&](const std::string& l) { return l.find(what) != std::string::npos; });
-    };
-    EXPECT_EQ(count("write-out failed"), 1);
-    EXPECT_EQ(count("work again"), 1);
-  }
+  EXPECT_EQ(logged.count("write-out failed"), 1u);
+  EXPECT_EQ(logged.count("work again"), 1u);
   s.reset();
   auto again = LogStore::open(dir);
   for (int i : stored) ASSERT_EQ(again->get(Score::of(block_of(i, 8192)), kWireData), block_of(i, 8192)) << i;

@@ -120,4 +120,15 @@ std::string Mount::stderr_text() const {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+SmallDisk::SmallDisk(std::filesystem::path dir, int mib) : dir_(std::move(dir)) {
+  std::filesystem::create_directories(dir_);
+  mounted_ = shell("mount -t tmpfs -o size=" + std::to_string(mib) + "M tmpfs '" + dir_.string() + "'").status == 0;
+}
+
+SmallDisk::~SmallDisk() {
+  if (mounted_) shell("umount -l '" + dir_.string() + "'");
+}
+
+bool SmallDisk::grow(int mib) { return shell("mount -o remount,size=" + std::to_string(mib) + "M '" + dir_.string() + "'").status == 0; }
+
 }  // namespace vt::test

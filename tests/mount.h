@@ -42,4 +42,20 @@ class Mount {
   int status_ = -1;
 };
 
+// A tmpfs of `mib` MiB mounted on `dir` (root only), unmounted at the end:
+// a disk that fills up.
+class SmallDisk {
+ public:
+  SmallDisk(std::filesystem::path dir, int mib);
+  ~SmallDisk();
+  SmallDisk(const SmallDisk&) = delete;
+  SmallDisk& operator=(const SmallDisk&) = delete;
+  bool mounted() const { return mounted_; }
+  bool grow(int mib);
+
+ private:
+  std::filesystem::path dir_;
+  bool mounted_ = false;
+};
+
 }  // namespace vt::test
