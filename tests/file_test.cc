@@ -697,6 +697,42 @@ TEST(File, FailedFlushKeepsLocalBlocksAndRetrySucceeds) {
   EXPECT_EQ(read_all(*File::open_root(fresh, e)->open(0)), b);
 }
 
+// A store that refuses everything (a full disk, a server gone) while a
+// writer goes on: once the unwritten blocks fill the budget, writes fail
+// with the store's reason instead of memory growing, and what was accepted
+// is kept and stored once the store works again.
+TEST(File, WritesFailRatherThanOutgrowTheBudgetWhileTheStoreRefuses) {
+  FlakyStore store;
+  constexpr std::size_t kBudget = 4 << 20, kChunk = 64 << 10;
+  Cache cache(store, CacheOptions{.budget = kBudget});
+  auto root = File::create_root(cache, 8160, 8192, true);
+  auto f = root->create(8160, 8192, false);
+  store.down = true;
+  Bytes b = random_bytes(32 << 20, 41);
+  std::size_t accepted = 0;
+  std::string why;
+  for (; accepted < b.size(); accepted += kChunk) {
+    try {
+      f->write(accepted, std::span(b).subspan(accepted, kChunk));
+    } catch (const Error& e) {
+      why = e.what();
+      break;
+    }
+  }
+  EXPECT_LT(accepted, b.size()) << "some write must fail";
+  EXPECT_EQ(why, "server went away");
+  EXPECT_LE(cache.dirty_bytes(), kBudget + kChunk + (1 << 20)) << "a chunk and a few pointer blocks past the budget at most";
+  EXPECT_EQ(f->size(), accepted) << "the failed write changed nothing";
+  EXPECT_THROW(f->write(accepted, std::span(b).subspan(accepted, kChunk)), Error) << "and the next fails too";
+
+  store.down = false;
+  f->write(accepted, std::span(b).subspan(accepted, kChunk));  // room again: written back first
+  accepted += kChunk;
+  Entry e = root->flush();
+  Cache fresh(store);
+  EXPECT_EQ(read_all(*File::open_root(fresh, e)->open(0)), Bytes(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(accepted)));
+}
+
 TEST(File, AnAppendingWriterHasItsBlocksWrittenBehind) {
   FlakyStore store;
   Cache cache(store);

@@ -818,15 +818,16 @@ TEST_F(Fuse, ServerGoneAtUnmountSavesEditsForLater) {
 }
 
 // The embedded store's disk fills up: the fsync fails and the log says
-// why, nothing written is lost, and once there is room again the next fsync
-// succeeds without a remount.
+// why, nothing written is lost, writes fail once the cache budget is full
+// of what the disk refused (memory stays bounded), and once there is room
+// again the next fsync succeeds without a remount.
 TEST_F(Fuse, AFullDiskFailsTheSnapshotUntilThereIsRoomAndLosesNothing) {
   if (::geteuid() != 0) GTEST_SKIP() << "only root may mount the small disk this needs";
   const std::string disk = (base / "disk").string(), data = (base / "data").string();
   test::SmallDisk small(disk, 16);
   ASSERT_TRUE(small.mounted());
   run("head -c 40M /dev/urandom > '" + data + "'");
-  const std::vector<std::string> args = {"--store", disk + "/store", "--listen", "none"};
+  const std::vector<std::string> args = {"--store", disk + "/store", "--listen", "none", "-M", "64M"};
   std::string score;
   {
     Mount m(mnt(), "new", args);
@@ -835,6 +836,12 @@ TEST_F(Fuse, AFullDiskFailsTheSnapshotUntilThereIsRoomAndLosesNothing) {
     EXPECT_NE(shell("sync " + mnt() + "/data").status, 0);
     EXPECT_NE(m.stderr_text().find("snapshot failed"), std::string::npos) << m.stderr_text();
     EXPECT_NE(m.stderr_text().find("No space left on device"), std::string::npos) << m.stderr_text();
+    auto more = shell("dd if=/dev/urandom of=" + mnt() + "/more bs=1M count=256 2>&1");
+    EXPECT_NE(more.status, 0) << "a write past the budget fails";
+    EXPECT_NE(more.out.find("Input/output error"), std::string::npos) << more.out;
+    auto hwm = shell("grep VmHWM /proc/" + std::to_string(m.pid()) + "/status | awk '{print $2}'");
+    EXPECT_LT(std::stol(hwm.out), (64 + 160) * 1024L) << "peak RSS KiB";
+    run("rm " + mnt() + "/more");
     ASSERT_TRUE(small.grow(128));
     run("sync " + mnt() + "/data");
     run("cmp '" + data + "' " + mnt() + "/data");

@@ -464,6 +464,8 @@ std::size_t Cache::dirty_bytes() const {
 
 bool Cache::over_high_water() const { return dirty_bytes() > impl_->options.dirty_high_water; }
 
+bool Cache::over_budget() const { return dirty_bytes() > impl_->options.budget; }
+
 CacheStats Cache::stats() const {
   CacheStats s;
   auto& c = impl_->counters;

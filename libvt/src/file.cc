@@ -510,20 +510,31 @@ std::size_t File::read_locked(std::uint64_t offset, std::span<std::uint8_t> out,
 
 void File::write(std::uint64_t offset, std::span<const std::uint8_t> data) {
   std::unique_lock lock(tree_->mu);
+  // The store has refused what the cache holds (a full disk, a server
+  // gone) and the budget is spent: this write fails, with the store's
+  // reason, rather than memory growing without bound.
+  if (tree_->cache.over_budget()) {
+    write_back_locked();
+    if (tree_->cache.over_budget()) throw Error(Errc::Io, "the cache is full of blocks not yet stored");
+  }
   write_behind_locked(write_locked(offset, data), offset, data.size());
   if (!tree_->cache.over_high_water()) return;
-  // Write back every stream, not only this one: a tree of small files would
-  // otherwise flush (and wait for) each new file alone while the dirty
-  // bytes of others stay. Spans out count as dirty until they land, so they
-  // are waited for first. The data stays local if it fails.
   try {
-    collect_spans_locked(0);
-    if (!tree_->cache.over_high_water()) return;
-    File* top = this;
-    while (top->parent_) top = top->parent_.get();
-    top->flush_locked();
-  } catch (const Error&) {
+    write_back_locked();
+  } catch (const Error&) {  // the data stays local; the next sync reports it
   }
+}
+
+// Writes back every stream, not only this one: a tree of small files would
+// otherwise flush (and wait for) each new file alone while the dirty bytes
+// of others stay. Spans out count as dirty until they land, so they are
+// waited for first.
+void File::write_back_locked() {
+  collect_spans_locked(0);
+  if (!tree_->cache.over_high_water()) return;
+  File* top = this;
+  while (top->parent_) top = top->parent_.get();
+  top->flush_locked();
 }
 
 void File::settle_behind_locked() {

@@ -104,6 +104,9 @@ class Cache {
   unsigned readahead() const;
   std::size_t dirty_bytes() const;
   bool over_high_water() const;
+  // Unwritten blocks alone fill the budget: nothing more may be held until
+  // some are stored.
+  bool over_budget() const;
   CacheStats stats() const;
 
  private:

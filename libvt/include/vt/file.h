@@ -54,6 +54,10 @@ class File : public std::enable_shared_from_this<File> {
   // Writes, growing the stream (and its tree) as needed. Throws
   // Error(TooBig) past 2^48-1 bytes. A writer appending has the data blocks
   // it completes written behind it and dropped from the cache once stored.
+  // Past the dirty high-water mark the tree is written back; once unwritten
+  // blocks fill the cache's whole budget because the store refuses them,
+  // writes fail with the store's error, changing nothing, so that memory
+  // stays bounded. What is held stays for a later flush.
   void write(std::uint64_t offset, std::span<const std::uint8_t> data);
   // Copies `len` bytes of `src` (a stream of this tree) at `off_in` to
   // `off_out` by sharing its stored blocks, so nothing new is stored; only
@@ -103,6 +107,7 @@ class File : public std::enable_shared_from_this<File> {
   Entry write_locked(std::uint64_t offset, std::span<const std::uint8_t> data);  // the new entry
   void set_size_locked(std::uint64_t size);
   Entry flush_locked();
+  void write_back_locked();  // when dirty bytes pass the high-water mark; throws
   void write_behind_locked(const Entry& e, std::uint64_t offset, std::size_t n);
   void write_span_behind(const Entry& e, std::uint64_t first_block);  // tree lock held
   void collect_spans_locked(std::size_t out);
