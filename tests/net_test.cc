@@ -2,11 +2,13 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -296,6 +298,32 @@ TEST(Net, ServerEnforcesLimitsAndReadOnly) {
   // A client asking for fewer bytes than the block holds gets an error.
   auto c3 = Client::connect(small.address(), {.max_block = 500});
   EXPECT_THROW(c3->get(Score::of(block_of(1, 1000)), kWireData), Error);
+}
+
+// A store that refuses every write (a full disk, here a read-only server)
+// costs the log one line per run of the same failure, and a count.
+TEST(Net, ARunOfTheSameFailureIsLoggedOnce) {
+  MemStore store;
+  std::mutex mu;
+  std::vector<std::string> lines;
+  auto server = std::make_unique<Server>(store, "127.0.0.1:0", ServerOptions{.read_only = true, .log = [&](const std::string& l) {
+                                                                                std::lock_guard lock(mu);
+                                                                                lines.push_back(l);
+                                                                              }});
+  server->start();
+  {
+    auto c = Client::connect(server->address());
+    for (int i = 0; i < 100; i++) EXPECT_THROW(c->put(kWireData, block_of(i)), Error);
+    EXPECT_THROW(c->get(Score::of(block_of(1000)), kWireData), Error);  // not found: never logged
+    for (int i = 0; i < 3; i++) EXPECT_THROW(c->put(kWireData, block_of(i)), Error);
+  }
+  server.reset();  // the session ends: its counts are logged
+  std::lock_guard lock(mu);
+  auto count = [&](const std::string& what) {
+    return std::count_if(lines.begin(), lines.end(), [&](const std::string& l) { return l.find(what) != std::string::npos; });
+  };
+  EXPECT_EQ(count("read-only"), 1) << testing::PrintToString(lines);
+  EXPECT_EQ(count("the same again 102 times"), 1) << testing::PrintToString(lines);
 }
 
 TEST(Net, ClientRejectsWrongData) {

@@ -57,6 +57,12 @@ struct Session {
   bool done = false;
   std::thread thread;
 
+  // The failure last logged and how often it came again since: a store
+  // that refuses every write (a full disk) would otherwise log every one.
+  std::mutex log_mu;
+  std::string last_failure;
+  std::uint64_t repeats = 0;
+
   void reply(const Message& m) {
     Bytes bytes;
     try {
@@ -125,6 +131,22 @@ struct Server::Impl {
     if (options.log) options.log(line);
   }
 
+  // A failed request, logged once for a run of the same failure.
+  void log_failure(Session& s, const std::string& what) {
+    std::lock_guard lock(s.log_mu);
+    if (what == s.last_failure) {
+      s.repeats++;
+      return;
+    }
+    log_repeats(s);
+    s.last_failure = what;
+    log(s.peer + ": " + what);
+  }
+  void log_repeats(Session& s) {  // with s.log_mu held
+    if (s.repeats > 0) log(s.peer + ": the same again " + std::to_string(s.repeats) + (s.repeats == 1 ? " time" : " times"));
+    s.repeats = 0;
+  }
+
   void serve() {
     for (;;) {
       sockaddr_storage ss{};
@@ -189,6 +211,10 @@ struct Server::Impl {
     std::unique_lock lock(s.mu);
     s.cv.wait(lock, [&] { return s.in_flight == 0; });
     s.done = true;
+    {
+      std::lock_guard log_lock(s.log_mu);
+      log_repeats(s);
+    }
     log("connection from " + s.peer + " ended: " + why);
   }
 
@@ -356,7 +382,7 @@ struct Server::Impl {
       r.type = MsgType::Rwrite;
       r.score = *score;
     } catch (const std::exception& e) {
-      log(s.peer + ": Twrite: " + e.what());
+      log_failure(s, std::string("Twrite: ") + e.what());
       r = error_reply(m.tag, e.what());
     }
     r.tag = m.tag;
@@ -371,10 +397,10 @@ struct Server::Impl {
       r.tag = m.tag;
       s.reply(r);
     } catch (const Error& e) {
-      if (e.code() != Errc::NotFound) log(s.peer + ": " + to_string(m.type) + ": " + e.what());
+      if (e.code() != Errc::NotFound) log_failure(s, to_string(m.type) + ": " + e.what());
       s.reply_error(m.tag, e.what());
     } catch (const std::exception& e) {
-      log(s.peer + ": " + to_string(m.type) + ": " + e.what());
+      log_failure(s, to_string(m.type) + ": " + e.what());
       s.reply_error(m.tag, e.what());
     }
     // Notify under the lock: once in_flight is 0 the session may be freed.
