@@ -22,6 +22,7 @@ inline int to_errno(const std::exception& e) {
     case vt::Errc::TooBig: return EFBIG;
     case vt::Errc::ReadOnly: return EROFS;
     case vt::Errc::Io:
+    case vt::Errc::Refused:
     case vt::Errc::Closed:
     case vt::Errc::Corrupt:
     case vt::Errc::Protocol: return EIO;

@@ -16,6 +16,7 @@
 #include "vt/client.h"
 #include "vt/error.h"
 #include "vt/memstore.h"
+#include "vt/redial.h"
 #include "vt/server.h"
 
 using namespace vt;
@@ -428,6 +429,43 @@ TEST(Net, VersionMismatchIsAClearError) {
     EXPECT_EQ(e.code(), Errc::Protocol);
     EXPECT_NE(std::string(e.what()).find("version"), std::string::npos);
   }
+}
+
+// A server whose store refuses writes (its disk is full) answers Rerror
+// over a sound connection: Redial keeps the connection, so once the server
+// takes writes again the next one succeeds at once, not after a redial
+// pause, and the client knows the refusal from a lost connection.
+TEST(Net, ARefusedWriteKeepsTheConnection) {
+  class FullStore : public MemStore {
+   public:
+    std::atomic<bool> full{true};
+    Score put(WireType t, std::span<const std::uint8_t> d) override {
+      if (full) throw Error(Errc::Io, "No space left on device");
+      return MemStore::put(t, d);
+    }
+  } store;
+  std::atomic<int> connections{0};
+  Server server(store, "127.0.0.1:0", {.log = [&](const std::string& l) {
+                                          if (l.rfind("connection from", 0) == 0 && l.find("ended") == std::string::npos) connections++;
+                                        }});
+  server.start();
+  Redial r(server.address(), std::chrono::hours(1));  // a redial would fail the test
+  try {
+    r.put_async(kWireData, block_of(1), Score::of(block_of(1)));
+    r.wait_puts();
+    ADD_FAILURE() << "the write must be refused";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::Refused) << e.what();
+    EXPECT_NE(std::string(e.what()).find("No space left on device"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(r.put(kWireData, block_of(2)), Error);
+  store.full = false;
+  r.put_async(kWireData, block_of(1), Score::of(block_of(1)));
+  EXPECT_NO_THROW(r.wait_puts());
+  EXPECT_EQ(r.put(kWireData, block_of(2)), Score::of(block_of(2)));
+  EXPECT_NO_THROW(r.sync());
+  EXPECT_EQ(r.get(Score::of(block_of(1)), kWireData), block_of(1));
+  EXPECT_EQ(connections, 1);
 }
 
 TEST(Net, HangUpFailsEveryWaitingRequest) {

@@ -186,7 +186,7 @@ void handshake(detail::Conn& conn, const ClientOptions& options, const std::stri
 }
 
 // An Rerror carries text only; `code` says what it means for this request.
-Error reply_error(const Message& reply, MsgType want, const std::string& address, Errc code = Errc::Io) {
+Error reply_error(const Message& reply, MsgType want, const std::string& address, Errc code = Errc::Refused) {
   if (reply.type == MsgType::Rerror) return Error(code, "venti server " + address + ": " + reply.error);
   return Error(Errc::Protocol, "venti server " + address + " answered with " + to_string(reply.type) + ", want " + to_string(want));
 }

@@ -6,6 +6,9 @@ namespace vt {
 
 namespace {
 
+// A failure of the connection, not an answer over it: a server that refuses
+// a write (its disk is full) is still there, and dialing it again would only
+// add the redial pause to every call until it takes writes again.
 bool connection_error(const Error& e) { return e.code() == Errc::Closed || e.code() == Errc::Io; }
 
 }  // namespace
@@ -30,9 +33,10 @@ std::shared_ptr<Client> Redial::client() {
   return client_;
 }
 
-void Redial::lost(const std::shared_ptr<Client>& c) {
+void Redial::lost(const std::shared_ptr<Client>& c, const Error& why) {
   std::lock_guard lock(mu_);
   if (client_ != c) return;
+  last_error_ = why.what();
   client_.reset();  // the next call dials again
   if (unconfirmed_) puts_lost_ = true;  // writes went down with it
 }
@@ -43,13 +47,7 @@ auto Redial::with_client(F f) {
   try {
     return f(*c);
   } catch (const Error& e) {
-    if (connection_error(e)) {
-      {
-        std::lock_guard lock(mu_);
-        last_error_ = e.what();
-      }
-      lost(c);
-    }
+    if (connection_error(e)) lost(c, e);
     throw;
   }
 }
@@ -66,7 +64,7 @@ std::future<Bytes> Redial::get_async(const Score& score, WireType type) {
     try {
       return inner->get();
     } catch (const Error& e) {
-      if (connection_error(e)) lost(c);
+      if (connection_error(e)) lost(c, e);
       throw;
     }
   });
@@ -105,7 +103,7 @@ void Redial::wait_puts() {
   try {
     c->wait_puts();
   } catch (const Error& e) {
-    if (connection_error(e)) lost(c);
+    if (connection_error(e)) lost(c, e);
     std::lock_guard lock(mu_);
     puts_lost_ = unconfirmed_ = false;
     throw;

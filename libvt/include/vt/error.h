@@ -13,6 +13,7 @@ enum class Errc {
   Corrupt,   // stored or received data fails a check (hash, checksum, bounds)
   Protocol,  // the peer broke the venti protocol
   Io,        // the operating system said no (network, disk)
+  Refused,   // a venti server answered with an error (Rerror): the connection is fine
   Closed,    // the connection is gone
   ReadOnly,  // a write to a read-only store
   TooBig,    // a block larger than allowed

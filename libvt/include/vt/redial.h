@@ -1,6 +1,7 @@
 // Redial: a BlockStore over a venti server that survives the server going
 // away. An operation on a dead connection fails (Error(Closed) or
-// Error(Io)); the next one dials again, at most every `retry` interval.
+// Error(Io)); the next one dials again, at most every `retry` interval. A
+// request the server refuses (Error(Refused)) leaves the connection be.
 #pragma once
 
 #include <chrono>
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "vt/client.h"
+#include "vt/error.h"
 
 namespace vt {
 
@@ -31,7 +33,7 @@ class Redial final : public BlockStore {
 
  private:
   std::shared_ptr<Client> client();  // the live client, dialing if needed
-  void lost(const std::shared_ptr<Client>& c);
+  void lost(const std::shared_ptr<Client>& c, const Error& why);
   template <typename F>
   auto with_client(F f);
 
