@@ -29,6 +29,7 @@
 #include "mount.h"
 #include "scratch.h"
 #include "vt/cache.h"
+#include "vt/error.h"
 #include "vt/memstore.h"
 #include "vt/server.h"
 #include "vt/vacfs.h"
@@ -786,6 +787,33 @@ TEST_F(Fuse, ServerLostWhileMountedThenBack) {
   EXPECT_EQ(m.unmount(), 0);
   Mount ro(mnt(), score, {"-h", addr, "-r"});
   EXPECT_EQ(shell("cat " + mnt() + "/a " + mnt() + "/b").out, "one\ntwo\n");
+}
+
+// A server that refuses writes (its disk is full) is not a lost server:
+// fsync fails with its reason, and succeeds as soon as it takes writes
+// again, with no redial pause and nothing saved aside at unmount.
+TEST_F(Fuse, AServerRefusingWritesThenTakingThem) {
+  class FullStore : public MemStore {
+   public:
+    std::atomic<bool> full{false};
+    Score put(WireType t, std::span<const std::uint8_t> d) override {
+      if (full) throw Error(Errc::Io, "No space left on device");
+      return MemStore::put(t, d);
+    }
+  } store;
+  Server server(store, "127.0.0.1:0");
+  server.start();
+  Mount m(mnt(), "new", {"-h", server.address()});
+  ASSERT_TRUE(m.mounted());
+  store.full = true;
+  run("echo kept > " + mnt() + "/a");
+  EXPECT_NE(shell("sync " + mnt() + "/a").status, 0);
+  EXPECT_NE(m.stderr_text().find("No space left on device"), std::string::npos) << m.stderr_text();
+  store.full = false;
+  run("sync " + mnt() + "/a");
+  EXPECT_EQ(m.unmount(), 0) << m.stderr_text();
+  Mount ro(mnt(), m.last_score(), {"-h", server.address(), "-r"});
+  EXPECT_EQ(shell("cat " + mnt() + "/a").out, "kept\n");
 }
 
 TEST_F(Fuse, ServerGoneAtUnmountSavesEditsForLater) {
