@@ -1,9 +1,11 @@
 #include "vt/file.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <tuple>
 #include <shared_mutex>
 #include <vector>
@@ -26,6 +28,12 @@ struct File::Tree {
     std::size_t bytes = 0;
     std::uint64_t mark = 0;
   } behind;
+  // The last write-back by a writer that the store refused: writers wait
+  // this long before trying again (see write_back_locked).
+  struct {
+    std::chrono::steady_clock::time_point until;
+    std::string why;
+  } refused;
   // The spans an appending writer completed, being hashed and stored (see
   // write_behind_locked). The last member: its thread stops first.
   detail::Spans spans;
@@ -528,13 +536,25 @@ void File::write(std::uint64_t offset, std::span<const std::uint8_t> data) {
 // Writes back every stream, not only this one: a tree of small files would
 // otherwise flush (and wait for) each new file alone while the dirty bytes
 // of others stay. Spans out count as dirty until they land, so they are
-// waited for first.
+// waited for first. After the store refused, writes do not try again for
+// a while: each try hashes and sends every dirty block, and a writer
+// would pay that at every request while a disk stays full.
 void File::write_back_locked() {
+  using Clock = std::chrono::steady_clock;
+  constexpr auto kPause = std::chrono::seconds(1);
+  auto& refused = tree_->refused;
+  if (Clock::now() < refused.until) throw Error(Errc::Io, refused.why);
   collect_spans_locked(0);
   if (!tree_->cache.over_high_water()) return;
   File* top = this;
   while (top->parent_) top = top->parent_.get();
-  top->flush_locked();
+  try {
+    top->flush_locked();
+  } catch (const Error& e) {
+    refused.until = Clock::now() + kPause;
+    refused.why = e.what();
+    throw;
+  }
 }
 
 void File::settle_behind_locked() {
@@ -774,6 +794,7 @@ Entry File::flush_locked() {
   e.score = write_all(c, [&] { return flush_tree(c, e.score, e.type, Shape(e), written); });
   promote_all(c, written);
   set_entry_locked(e);
+  tree_->refused.until = {};  // the store takes blocks: writers may write back again
   return entry_locked();
 }
 
