@@ -3,12 +3,14 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstring>
@@ -56,6 +58,10 @@ constexpr std::size_t kWriteBuffer = 8 << 20;
 // fdatasync costs about as much as the disk takes to store what it covers,
 // 0.6 ms a MiB here, so one at the end of a large write was a long stall.)
 constexpr std::uint64_t kSyncEvery = 32 << 20;
+// A write-out the disk refused is tried again by the next append that finds
+// the buffer full, but no sooner than this after the last refusal unless
+// the disk shows room for it.
+constexpr auto kRetryRefused = std::chrono::milliseconds(100);
 // get_many reads records that lie side by side with one preadv of up to
 // this many records (two iovecs each) and bytes.
 constexpr std::size_t kRunRecords = IOV_MAX / 2;
@@ -186,6 +192,7 @@ struct LogStore::Impl {
   // appender, which tries again; a sync reports them.
   std::optional<detail::Appender::Flight> outgoing;  // guarded by mu
   bool write_out_failing = false;                    // guarded by mu
+  std::chrono::steady_clock::time_point retry_refused;  // guarded by mu
   bool stopping = false;
   std::condition_variable flights;  // outgoing or stopping
   std::thread flusher;
@@ -604,9 +611,14 @@ struct LogStore::Impl {
       // holds the bytes. It is tried again now, so that appends resume once
       // the disk takes bytes again rather than failing until a sync.
       if (appender->full() && !appender->in_flight()) {
-        if (appender->refused()) {
+        // Once the disk has room for it, or else every kRetryRefused: a disk
+        // that stays full refuses each try, and the puts meanwhile fail at
+        // once.
+        const auto now = std::chrono::steady_clock::now();
+        if (appender->refused() && (now >= retry_refused || disk_has_room(*segments.back()))) {
           start_flight();
           wait_landed(lock);
+          if (appender->refused()) retry_refused = now + kRetryRefused;
         }
         if (!appender->refused()) start_flight();
       }
@@ -630,6 +642,12 @@ struct LogStore::Impl {
     }
     if (checkpoint) this->checkpoint();
     return true;
+  }
+
+  // Room on the disk of `seg` for a whole write-out.
+  static bool disk_has_room(const Segment& seg) {
+    struct statvfs st {};
+    return ::fstatvfs(seg.fd.get(), &st) == 0 && static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize >= 2 * kWriteBuffer;
   }
 
   // With `mu` held: hands the flusher what the appender has to write (a
