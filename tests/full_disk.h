@@ -1,10 +1,15 @@
-// Test helper: a disk that fills up, for this process.
+// Test helpers: a disk that fills up, for this process or for a store.
 #pragma once
 
 #include <sys/resource.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdint>
+#include <span>
+
+#include "vt/error.h"
+#include "vt/memstore.h"
 
 namespace vt::test {
 
@@ -32,6 +37,18 @@ class FileSizeLimit {
   rlimit old_{};
   void (*handler_)(int);
   bool lifted_ = false;
+};
+
+// A memory store whose disk is full while `full` is set: puts fail as a
+// full disk's would.
+class FullStore : public MemStore {
+ public:
+  explicit FullStore(bool full_now) : full(full_now) {}
+  std::atomic<bool> full;
+  Score put(WireType t, std::span<const std::uint8_t> d) override {
+    if (full) throw Error(Errc::Io, "No space left on device");
+    return MemStore::put(t, d);
+  }
 };
 
 }  // namespace vt::test

@@ -26,6 +26,7 @@
 
 #include "data.h"
 #include "fixtures.h"
+#include "full_disk.h"
 #include "mount.h"
 #include "scratch.h"
 #include "vt/cache.h"
@@ -793,14 +794,7 @@ TEST_F(Fuse, ServerLostWhileMountedThenBack) {
 // fsync fails with its reason, and succeeds as soon as it takes writes
 // again, with no redial pause and nothing saved aside at unmount.
 TEST_F(Fuse, AServerRefusingWritesThenTakingThem) {
-  class FullStore : public MemStore {
-   public:
-    std::atomic<bool> full{false};
-    Score put(WireType t, std::span<const std::uint8_t> d) override {
-      if (full) throw Error(Errc::Io, "No space left on device");
-      return MemStore::put(t, d);
-    }
-  } store;
+  test::FullStore store(false);
   Server server(store, "127.0.0.1:0");
   server.start();
   Mount m(mnt(), "new", {"-h", server.address()});

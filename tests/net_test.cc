@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "conn.h"
+#include "full_disk.h"
 #include "vt/client.h"
 #include "vt/error.h"
 #include "vt/memstore.h"
@@ -436,14 +437,7 @@ TEST(Net, VersionMismatchIsAClearError) {
 // takes writes again the next one succeeds at once, not after a redial
 // pause, and the client knows the refusal from a lost connection.
 TEST(Net, ARefusedWriteKeepsTheConnection) {
-  class FullStore : public MemStore {
-   public:
-    std::atomic<bool> full{true};
-    Score put(WireType t, std::span<const std::uint8_t> d) override {
-      if (full) throw Error(Errc::Io, "No space left on device");
-      return MemStore::put(t, d);
-    }
-  } store;
+  test::FullStore store(true);
   std::atomic<int> connections{0};
   Server server(store, "127.0.0.1:0", {.log = [&](const std::string& l) {
                                           if (l.rfind("connection from", 0) == 0 && l.find("ended") == std::string::npos) connections++;
