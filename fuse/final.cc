@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -27,6 +28,9 @@ void catch_signals() {
   sigemptyset(&sa.sa_mask);
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
 }
+
+constexpr auto kRetry = std::chrono::seconds(2);
+constexpr auto kTick = std::chrono::milliseconds(50);  // how soon a signal is seen
 
 enum class Outcome { stored, saved, failed };
 
@@ -65,10 +69,9 @@ int final_snapshot(Snapshots& snaps, Diverter& diverter, const FinalOptions& o) 
   Outcome out = attempt(snaps, diverter, o, true);
   if (out == Outcome::failed) {
     fmt::print(stderr, "vtfs: the unsynced changes are only in memory; trying again every {} s (make room or bring the server back; SIGTERM gives up)\n",
-               o.retry.count() / 1000.0);
+               kRetry.count());
     while (out == Outcome::failed) {
-      for (auto waited = std::chrono::milliseconds(0); waited < o.retry && !give_up; waited += std::chrono::milliseconds(50))
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      for (std::chrono::milliseconds waited{0}; waited < kRetry && !give_up; waited += kTick) std::this_thread::sleep_for(kTick);
       if (give_up) {
         fmt::print(stderr, "vtfs: given up: the unsynced changes are lost\n");
         return 1;

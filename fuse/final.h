@@ -5,7 +5,6 @@
 // works or SIGINT, SIGTERM or SIGHUP says to give up.
 #pragma once
 
-#include <chrono>
 #include <string>
 
 #include "divert.h"
@@ -16,7 +15,6 @@ namespace vtfs {
 struct FinalOptions {
   std::string recovery_dir;  // where a local recovery store goes
   std::string address;       // the server's, for the push command shown
-  std::chrono::milliseconds retry{2000};
 };
 
 // vtfs's exit status: 0 once the store has the snapshot, 1 otherwise.
