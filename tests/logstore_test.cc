@@ -6,13 +6,13 @@
 
 #include <filesystem>
 #include <functional>
-#include <mutex>
 #include <fstream>
 #include <thread>
 
 #include "bloom.h"
 #include "data.h"
 #include "full_disk.h"
+#include "logged.h"
 #include "log_record.h"
 #include "scratch.h"
 #include "vt/error.h"
@@ -527,38 +527,13 @@ TEST_F(LogStoreTest, WritesOutsideTheLockLoseNothing) {
   EXPECT_TRUE(LogStore::check(dir).problems.empty());
 }
 
-namespace {
-
-// What a store logs, kept for a test to count.
-class Logged {
- public:
-  LogStoreOptions options() {
-    LogStoreOptions o;
-    o.log = [this](const std::string& line) {
-      std::lock_guard lock(mu_);
-      lines_.push_back(line);
-    };
-    return o;
-  }
-  std::size_t count(const std::string& what) {
-    std::lock_guard lock(mu_);
-    return std::count_if(lines_.begin(), lines_.end(), [&](const std::string& l) { return l.find(what) != std::string::npos; });
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::string> lines_;
-};
-
-}  // namespace
-
 // The log's write-outs happen on a thread of the store's: when the disk
 // refuses them (a file size limit here, as a full disk), puts still read
 // back, sync reports the failure, and once the disk takes the bytes again
 // nothing is lost.
 TEST_F(LogStoreTest, AWriteOutTheDiskRefusesIsReportedBySyncAndLosesNothing) {
-  Logged logged;
-  auto s = LogStore::open(dir, logged.options());
+  test::Logged logged;
+  auto s = LogStore::open(dir, {.log = logged.sink()});
   test::FileSizeLimit full(64 << 10);
 
   std::vector<Score> scores;
@@ -579,8 +554,8 @@ TEST_F(LogStoreTest, AWriteOutTheDiskRefusesIsReportedBySyncAndLosesNothing) {
 // themselves. A writer (vtfs's flush) puts before it ever syncs, so it must
 // not need a sync to get going again. The failures are logged once.
 TEST_F(LogStoreTest, PutsResumeOnceTheDiskTakesBytesAgain) {
-  Logged logged;
-  auto s = LogStore::open(dir, logged.options());
+  test::Logged logged;
+  auto s = LogStore::open(dir, {.log = logged.sink()});
   test::FileSizeLimit full(64 << 10);
 
   std::vector<int> stored;

@@ -2,7 +2,6 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -14,6 +13,7 @@
 
 #include "conn.h"
 #include "full_disk.h"
+#include "logged.h"
 #include "vt/client.h"
 #include "vt/error.h"
 #include "vt/memstore.h"
@@ -306,12 +306,8 @@ TEST(Net, ServerEnforcesLimitsAndReadOnly) {
 // costs the log one line per run of the same failure, and a count.
 TEST(Net, ARunOfTheSameFailureIsLoggedOnce) {
   MemStore store;
-  std::mutex mu;
-  std::vector<std::string> lines;
-  auto server = std::make_unique<Server>(store, "127.0.0.1:0", ServerOptions{.read_only = true, .log = [&](const std::string& l) {
-                                                                                std::lock_guard lock(mu);
-                                                                                lines.push_back(l);
-                                                                              }});
+  test::Logged logged;
+  auto server = std::make_unique<Server>(store, "127.0.0.1:0", ServerOptions{.read_only = true, .log = logged.sink()});
   server->start();
   {
     auto c = Client::connect(server->address());
@@ -320,12 +316,8 @@ TEST(Net, ARunOfTheSameFailureIsLoggedOnce) {
     for (int i = 0; i < 3; i++) EXPECT_THROW(c->put(kWireData, block_of(i)), Error);
   }
   server.reset();  // the session ends: its counts are logged
-  std::lock_guard lock(mu);
-  auto count = [&](const std::string& what) {
-    return std::count_if(lines.begin(), lines.end(), [&](const std::string& l) { return l.find(what) != std::string::npos; });
-  };
-  EXPECT_EQ(count("read-only"), 1) << testing::PrintToString(lines);
-  EXPECT_EQ(count("the same again 102 times"), 1) << testing::PrintToString(lines);
+  EXPECT_EQ(logged.count("read-only"), 1u) << logged.text();
+  EXPECT_EQ(logged.count("the same again 102 times"), 1u) << logged.text();
 }
 
 TEST(Net, ClientRejectsWrongData) {
