@@ -7,6 +7,11 @@
 # Everything is measured in rounds (3 by default), the systems taking turns
 # within each, and reported as medians: on a shared machine one copy can
 # take 30% longer than the next. The copy-in ratio is given per round too.
+# A FUSE filesystem's copy-in is two timed steps, each ending in an fsync:
+# the big file, where the hashing and the store do the work, and the
+# tree, where the FUSE round trips of each small file do. borg creates
+# one archive of both, as a user would; it also archives each alone, for
+# the table by step.
 #
 #   bench/fuse_bench.sh [build-dir] [MiB] [files] [rounds]  (as root: drops caches)
 set -euo pipefail
@@ -56,9 +61,19 @@ add() { res[$1]+="$2 "; }
 add_reads() { local r l f t; read -r r l f t <<< "$2"; add "$1_read" "$r"; add "$1_ls" "$l"; add "$1_find" "$f"; add "$1_tar" "$t"; }
 median() { tr ' ' '\n' <<< "$1" | grep . | sort -g | awk '{v[NR] = $1} END {print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 med() { median "${res[$1]}"; }
+# Copies the big file, then the tree, into $1, each step timed with its
+# fsync; records $2_big, $2_tree and their sum, $2_copy.
+copy_in() {
+  local b t
+  source_warm
+  b=$(secs sh -c "cp -a '$work/data/big' '$1/' && sync '$1/big'")
+  source_warm
+  t=$(secs sh -c "cp -a '$work/data/tree' '$1/' && sync '$1/tree'")
+  add "$2_big" "$b"; add "$2_tree" "$t"; add "$2_copy" "$(echo "$b + $t" | bc -l)"
+}
 
 round() {
-  rm -rf "$work/localcopy" "$work/store" "$work/borg" "$work/restic"
+  rm -rf "$work/localcopy" "$work/store" "$work/borg" "$work/borg-steps" "$work/restic"
 
   # Local disk.
   source_warm
@@ -70,16 +85,14 @@ round() {
   "$build/bench/null_fuse" -f "$work/null" &
   pid=$!
   for _ in $(seq 200); do mountpoint -q "$work/null" && break; sleep 0.05; done
-  source_warm
-  add null_copy "$(secs sh -c "cp -a '$work/data/.' '$work/null/' && sync '$work/null/big'")"
+  copy_in "$work/null" null
   fusermount3 -u "$work/null"; wait "$pid"; pid=""
 
   # vtfs on its embedded store.
   "$build/fuse/vtfs" -f --store "$work/store" --listen none new "$mnt" > "$work/scores" &
   pid=$!
   mounted
-  source_warm
-  add vtfs_copy "$(secs sh -c "cp -a '$work/data/.' '$mnt/' && sync '$mnt/big'")"
+  copy_in "$mnt" vtfs
   fusermount3 -u "$mnt"; wait "$pid"
   score=$(tail -1 "$work/scores")
   "$build/fuse/vtfs" -f -r --store "$work/store" --listen none "$score" "$mnt" > /dev/null &
@@ -97,6 +110,15 @@ round() {
   mounted
   add_reads borg "$(reads "$mnt")"
   fusermount3 -u "$mnt"
+  # The two steps, for the table by step only, into a repository of their
+  # own: borg would skip files already in the first one. Each create pays
+  # borg's start and commit, which the one create above pays once.
+  export BORG_REPO="$work/borg-steps"
+  borg init --encryption none > /dev/null 2>&1
+  source_warm
+  add borg_big "$(secs sh -c "cd '$work/data' && borg create -C none ::big big")"
+  source_warm
+  add borg_tree "$(secs sh -c "cd '$work/data' && borg create -C none ::tree tree")"
 
   # restic: backup, then read through restic mount.
   export RESTIC_REPOSITORY="$work/restic" RESTIC_PASSWORD=bench
@@ -113,6 +135,7 @@ round() {
 for _ in $(seq "$rounds"); do round; done
 
 ratio() { echo "$1 / $2" | bc -l; }
+ratio_of() { ratio "$(med "$1")" "$(med "$2")"; }
 # The copy-in ratio of each round, borg's time over vtfs's (or null_fuse's).
 per_round() {
   local -a b=(${res[borg_copy]}) x=(${res[$1_copy]}); local out="" i
@@ -126,6 +149,12 @@ for k in local vtfs borg restic; do
   printf '%-10s %12.2f %9.0f MB/s %8.2f %10.2f %10.2f\n' "$k" "$(med ${k}_copy)" "$(echo "$mib * 1.048576 / $(med ${k}_read)" | bc -l)" \
     "$(med ${k}_ls)" "$(med ${k}_find)" "$(med ${k}_tar)"
 done
+printf '\ncopy-in by step (seconds, each with its fsync; borg: an archive each):\n%-10s %12s %12s %12s\n' "" "big file" "tree" "both"
+for k in null vtfs borg; do
+  printf '%-10s %12.2f %12.2f %12.2f\n' "$k" "$(med ${k}_big)" "$(med ${k}_tree)" "$(echo "$(med ${k}_big) + $(med ${k}_tree)" | bc -l)"
+done
+printf 'vtfs vs borg create: big file %.2fx, tree %.2fx; null_fuse vs borg create: tree %.2fx\n' \
+  "$(ratio_of borg_big vtfs_big)" "$(ratio_of borg_tree vtfs_tree)" "$(ratio_of borg_tree null_tree)"
 nr=$(per_round null) vr=$(per_round vtfs)
 printf 'null_fuse (stores nothing, answers at once): copy-in %.2f s, %.2fx borg create (rounds: %s): the most any FUSE filesystem gets here\n' \
   "$(med null_copy)" "$(median "$nr")" "${nr% }"
