@@ -96,6 +96,23 @@ void set_ctime_now(Context& c, DirEntry& d) {
   posix_of(c, d).ctime_ns = static_cast<std::uint32_t>(now.tv_nsec);
 }
 
+// st_blocks. cp and tar look for holes (SEEK_DATA) only in a file
+// whose blocks fall short of its size, so a sparse file copied out would
+// otherwise be written out whole. Counting costs a read of the file's
+// upper pointer blocks, worth it only for large files; if that fails, the
+// stat does not: the file counts as all data.
+blkcnt_t blocks_of(Context& c, const NodePtr& n, off_t size) {
+  constexpr off_t kCountFrom = off_t{64} << 20;
+  std::uint64_t bytes = static_cast<std::uint64_t>(size);
+  if (size >= kCountFrom) {
+    try {
+      bytes = c.vfs.allocated(n);
+    } catch (const std::exception&) {
+    }
+  }
+  return static_cast<blkcnt_t>((bytes + 511) / 512);
+}
+
 struct stat attr_of(Context& c, const NodePtr& n, fuse_ino_t ino) {
   DirEntry d = c.vfs.stat(n);
   struct stat st {};
@@ -118,7 +135,7 @@ struct stat attr_of(Context& c, const NodePtr& n, fuse_ino_t ino) {
   st.st_gid = gid_of(c, d);
   st.st_size = static_cast<off_t>(type == S_IFREG || type == S_IFLNK ? c.vfs.size(n) : 0);
   st.st_blksize = 1 << 20;  // the preferred I/O size: one FUSE request (max_write)
-  st.st_blocks = (st.st_size + 511) / 512;
+  st.st_blocks = type == S_IFREG ? blocks_of(c, n, st.st_size) : (st.st_size + 511) / 512;
   st.st_mtim = {d.mtime, d.posix ? long(d.posix->mtime_ns) : 0};
   st.st_atim = {d.atime, d.posix ? long(d.posix->atime_ns) : 0};
   st.st_ctim = {d.ctime, d.posix ? long(d.posix->ctime_ns) : 0};
@@ -448,6 +465,21 @@ void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, fuse_fi
   });
 }
 
+// SEEK_DATA and SEEK_HOLE, by the file's holes (blocks of the zero score);
+// the kernel does the other kinds of seek itself.
+void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_info*) {
+  guard(req, [&] {
+    if ((whence != SEEK_DATA && whence != SEEK_HOLE) || off < 0) throw vt::Error(vt::Errc::Invalid, "lseek");
+    Context& c = ctx(req);
+    auto at = c.vfs.seek(c.inodes.node(ino), static_cast<std::uint64_t>(off), whence == SEEK_DATA);
+    if (!at) {
+      fuse_reply_err(req, ENXIO);
+      return;
+    }
+    fuse_reply_lseek(req, static_cast<off_t>(*at));
+  });
+}
+
 // A content-addressed store reserves no space, so allocating only grows the
 // size (the new bytes are a hole, read as zeros), or with KEEP_SIZE does
 // nothing. Punching a hole or zeroing a range makes holes of the whole
@@ -765,6 +797,7 @@ fuse_lowlevel_ops make_ops() {
   o.write = op_write;
   o.copy_file_range = op_copy_file_range;
   o.fallocate = op_fallocate;
+  o.lseek = op_lseek;
   // No flush: close() has nothing to report, and once libfuse answers
   // ENOSYS the kernel stops sending FLUSH, one round trip less per file.
   o.release = op_release;

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -819,6 +820,82 @@ TEST(File, ZeroRangeMakesHoles) {
   auto g = File::create_root(other_cache, 260, 512, false);
   g->write(0, ref);
   EXPECT_EQ(g->flush().score, f->entry().score);
+}
+
+// SEEK_DATA/SEEK_HOLE and the allocated bytes, against a model of which
+// data blocks were written: before and after the flush, and read back from
+// the store alone.
+TEST(File, SeekDataAndHoleFollowTheWrittenBlocks) {
+  MemStore store;
+  Cache cache(store);
+  auto root = File::create_root(cache, 260, 512, true);  // 13 scores a block
+  auto f = root->create(260, 512, false);
+  const std::uint64_t size = 512 * 13 * 13 * 3 + 100;  // depth 3, a short last block
+  std::vector<bool> data(size / 512 + 1, false);
+  std::mt19937 rng(41);
+  for (int i = 0; i < 12; i++) {
+    const std::uint64_t off = rng() % (size - 3000), len = 1 + rng() % (i % 4 == 0 ? 2000 : 200);
+    f->write(off, random_bytes(len, 100 + i));
+    for (std::uint64_t bn = off / 512; bn <= (off + len - 1) / 512; bn++) data[bn] = true;
+  }
+  f->set_size(size);  // the tail: a hole
+  auto expect_seeks = [&](File& file, const char* when) {
+    for (std::uint64_t off = 0; off < size + 600; off += 97) {
+      std::optional<std::uint64_t> want_data, want_hole;
+      if (off < size) {
+        want_hole = size;
+        for (std::uint64_t bn = off / 512; bn * 512 < size; bn++) {
+          if (data[bn] && !want_data) want_data = std::max(off, bn * 512);
+          if (!data[bn] && *want_hole == size) want_hole = std::max(off, bn * 512);
+        }
+      }
+      ASSERT_EQ(file.seek_data(off), want_data) << when << " at " << off;
+      ASSERT_EQ(file.seek_hole(off), want_hole) << when << " at " << off;
+    }
+  };
+  expect_seeks(*f, "unwritten");
+  const std::uint64_t unflushed = f->allocated();
+  const Entry e = root->flush();
+  expect_seeks(*f, "flushed");
+  Cache fresh(store);
+  auto g = File::open_root(fresh, e)->open(0);
+  expect_seeks(*g, "stored");
+  // Counted by level-1 subtrees (13 blocks each) that hold any data.
+  std::uint64_t want = 0;
+  for (std::uint64_t first = 0; first * 512 < size; first += 13) {
+    const std::uint64_t end = std::min<std::uint64_t>(first + 13, data.size());
+    if (std::any_of(data.begin() + first, data.begin() + end, [](bool d) { return d; })) want += (end - first) * 512;
+  }
+  ASSERT_LT(want, size);
+  EXPECT_EQ(g->allocated(), want);
+  EXPECT_EQ(f->allocated(), want);
+  EXPECT_GE(unflushed, want);  // pointer blocks not yet stored may still hold only holes
+  EXPECT_LE(unflushed, size);
+  // A file of one hole takes nothing; a dense one its size.
+  auto h = root->create(260, 512, false);
+  h->set_size(1 << 20);
+  EXPECT_EQ(h->allocated(), 0u);
+  EXPECT_EQ(h->seek_data(0), std::nullopt);
+  EXPECT_EQ(h->seek_hole(5), 5u);
+  h->write(0, random_bytes(1 << 20, 7));
+  EXPECT_EQ(h->allocated(), 1u << 20);
+  EXPECT_EQ(h->seek_hole(0), 1u << 20);
+}
+
+// A stat asks allocated(): past 256 pointer blocks to read it gives up and
+// counts the size, so a stat costs little whatever the tree.
+TEST(File, AllocatedReadsABoundedNumberOfPointerBlocks) {
+  MemStore store;
+  Cache cache(store);
+  // 13 scores a block: a level-2 block covers 169 data blocks, so 2,000
+  // blocks have 13 pointer blocks above level 1 and 50,000 more than 296.
+  for (std::uint64_t blocks : {2000u, 50000u}) {
+    auto f = File::create_root(cache, 260, 256, false);
+    f->write(0, random_bytes(blocks * 256, 9));
+    f->zero_range(39 * 256, 260 * 256);  // 20 whole level-1 subtrees
+    f->flush();
+    EXPECT_EQ(f->allocated(), blocks < 10000 ? (blocks - 260) * 256 : blocks * 256) << blocks;
+  }
 }
 
 // Holds every put until opened, counting the puts waiting. It trusts the

@@ -549,6 +549,61 @@ TEST_F(Fuse, Fallocate) {
   EXPECT_EQ(ro.unmount(), 0);
 }
 
+// A large sparse file shows its holes: st_blocks falls short of its size,
+// SEEK_DATA and SEEK_HOLE find them, and so cp copies it out sparse. Read
+// back from the store as well as from unwritten blocks.
+TEST_F(Fuse, SparseFilesShowTheirHoles) {
+  const off_t mib = 1 << 20;
+  auto expect_holes = [&](const std::string& f, const char* when) {
+    struct stat st {};
+    ASSERT_EQ(::stat(f.c_str(), &st), 0);
+    EXPECT_EQ(st.st_size, 200 * mib) << when;
+    EXPECT_GE(st.st_blocks * 512, mib) << when;
+    EXPECT_LE(st.st_blocks * 512, 8 * mib) << when;  // counted by 3.2 MiB subtrees
+    int fd = ::open(f.c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    EXPECT_EQ(::lseek(fd, 0, SEEK_DATA), 100 * mib) << when;
+    EXPECT_EQ(::lseek(fd, 100 * mib + 7, SEEK_HOLE), 101 * mib) << when;
+    EXPECT_EQ(::lseek(fd, 5, SEEK_HOLE), 5) << when;
+    errno = 0;
+    EXPECT_EQ(::lseek(fd, 101 * mib, SEEK_DATA), -1) << when;
+    EXPECT_EQ(errno, ENXIO) << when;
+    ::close(fd);
+    const fs::path out = base / "out";
+    fs::remove_all(out);
+    fs::create_directories(out);
+    run("cp '" + f + "' '" + out.string() + "/'");
+    run("cmp '" + f + "' '" + (out / "sparse").string() + "'");
+    ASSERT_EQ(::stat((out / "sparse").c_str(), &st), 0);
+    EXPECT_LT(st.st_blocks * 512, 4 * mib) << when << ": cp wrote the holes out";
+  };
+  std::string score;
+  {
+    Mount m(mnt(), "new", embedded());
+    ASSERT_TRUE(m.mounted()) << m.stderr_text();
+    const std::string f = mnt() + "/sparse";
+    int fd = ::open(f.c_str(), O_CREAT | O_RDWR, 0644);
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    ASSERT_EQ(::ftruncate(fd, 200 * mib), 0);
+    Bytes data = test::random_bytes(mib, 31);
+    ASSERT_EQ(::pwrite(fd, data.data(), data.size(), 100 * mib), mib);
+    ::close(fd);
+    expect_holes(f, "unwritten");
+    // A dense file as large counts whole.
+    run("head -c 70M /dev/urandom > '" + mnt() + "/dense'");
+    struct stat st {};
+    ASSERT_EQ(::stat((mnt() + "/dense").c_str(), &st), 0);
+    EXPECT_EQ(st.st_blocks, 70 * 2048);
+    run("sync '" + f + "'");
+    score = m.last_score();
+    EXPECT_EQ(m.unmount(), 0) << m.stderr_text();
+  }
+  Mount ro(mnt(), score, embedded({"-r"}));
+  ASSERT_TRUE(ro.mounted()) << ro.stderr_text();
+  expect_holes(mnt() + "/sparse", "stored");
+  EXPECT_EQ(ro.unmount(), 0);
+}
+
 // A longer name that an archive made elsewhere holds (vac allows 1024
 // bytes) is listed and read as usual.
 TEST_F(Fuse, LongNamesFromElsewhereStayReadable) {

@@ -126,6 +126,41 @@ Score leaf_score(Cache& c, const Entry& e, std::uint64_t bn) {
   return parent->pointer(index);
 }
 
+// The first data block at or after `from` in the level-`level` subtree `s`,
+// whose first block is `base`, that is a hole (`hole`) or holds data.
+std::optional<std::uint64_t> find_block(Cache& c, const Score& s, int level, std::uint64_t base, std::uint64_t from, bool hole,
+                                        const Shape& sh) {
+  if (s.is_zero()) return hole ? std::optional(std::max(base, from)) : std::nullopt;
+  if (level == 0) return hole ? std::nullopt : std::optional(std::max(base, from));
+  BlockPtr b = load(c, s, sh.type(level), sh.psize);
+  const std::uint64_t child = sh.capacity(level - 1);
+  for (std::uint64_t i = from > base ? (from - base) / child : 0; i < sh.per(); i++) {
+    if (i > 0 && child > (UINT64_MAX - base) / i) break;  // past any stream
+    if (auto bn = find_block(c, b->pointer(i), level - 1, base + i * child, from, hole, sh)) return bn;
+  }
+  return std::nullopt;
+}
+
+// The data blocks below `end` of the level-`level` subtree `s` (first block
+// `base`) that no zero score above level 1 shows to be holes; nullopt once
+// more than `budget` pointer blocks would have to be read.
+std::optional<std::uint64_t> counted_blocks(Cache& c, const Score& s, int level, std::uint64_t base, std::uint64_t end,
+                                            const Shape& sh, int& budget) {
+  if (s.is_zero()) return 0;
+  const std::uint64_t span = sh.capacity(level);
+  if (level <= 1) return std::min(span, end - base);
+  if (--budget < 0) return std::nullopt;
+  BlockPtr b = load(c, s, sh.type(level), sh.psize);
+  const std::uint64_t child = sh.capacity(level - 1);
+  std::uint64_t n = 0;
+  for (std::uint64_t i = 0; i < sh.per() && i <= (end - base - 1) / child; i++) {
+    auto k = counted_blocks(c, b->pointer(i), level - 1, base + i * child, end, sh, budget);
+    if (!k) return std::nullopt;
+    n += *k;
+  }
+  return n;
+}
+
 // Data blocks first..first+count-1 below one pointer block: the stored ones
 // fetched together, the local ones from memory.
 std::vector<BlockPtr> load_leaves(Cache& c, const Block& parent, std::size_t first, std::size_t count, const Shape& sh) {
@@ -801,6 +836,40 @@ Entry File::flush_locked() {
 Score File::block_score(std::uint64_t bn) {
   std::shared_lock lock(tree_->mu);
   return leaf_score(tree_->cache, entry_locked(), bn);
+}
+
+std::optional<std::uint64_t> File::seek_data(std::uint64_t offset) {
+  std::shared_lock lock(tree_->mu);
+  const Entry e = entry_locked();
+  if (offset >= e.size) return std::nullopt;
+  Shape sh(e);
+  auto bn = find_block(tree_->cache, e.score, e.depth(), 0, offset / sh.dsize, false, sh);
+  if (!bn || *bn > (e.size - 1) / sh.dsize) return std::nullopt;
+  return std::max(offset, *bn * sh.dsize);
+}
+
+std::optional<std::uint64_t> File::seek_hole(std::uint64_t offset) {
+  std::shared_lock lock(tree_->mu);
+  const Entry e = entry_locked();
+  if (offset >= e.size) return std::nullopt;
+  Shape sh(e);
+  auto bn = find_block(tree_->cache, e.score, e.depth(), 0, offset / sh.dsize, true, sh);
+  if (!bn || *bn > (e.size - 1) / sh.dsize) return e.size;
+  return std::max(offset, *bn * sh.dsize);
+}
+
+std::uint64_t File::allocated() {
+  // A stat asks for this: past this many pointer blocks the stream counts
+  // as all data rather than the stat growing with it.
+  constexpr int kPointerBlocks = 256;
+  std::shared_lock lock(tree_->mu);
+  const Entry e = entry_locked();
+  if (e.size == 0 || e.score.is_zero()) return 0;
+  Shape sh(e);
+  int budget = kPointerBlocks;
+  const std::uint64_t blocks = (e.size - 1) / sh.dsize + 1;
+  auto n = counted_blocks(tree_->cache, e.score, e.depth(), 0, blocks, sh, budget);
+  return n && *n < blocks ? *n * sh.dsize : e.size;
 }
 
 bool File::share_range(File& src, std::uint64_t off_in, std::uint64_t off_out, std::uint64_t len) {

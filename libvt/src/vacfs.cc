@@ -339,6 +339,24 @@ std::size_t VacFs::read(const NodePtr& n, std::uint64_t offset, std::span<std::u
   return f->read(offset, out, File::Reuse::once);
 }
 
+std::optional<std::uint64_t> VacFs::seek(const NodePtr& n, std::uint64_t offset, bool data) {
+  std::shared_ptr<File> f;
+  {
+    std::lock_guard lock(impl_->mu);
+    f = impl_->data_of(n);
+  }
+  return data ? f->seek_data(offset) : f->seek_hole(offset);
+}
+
+std::uint64_t VacFs::allocated(const NodePtr& n) {
+  std::shared_ptr<File> f;
+  {
+    std::lock_guard lock(impl_->mu);
+    f = impl_->data_of(n);
+  }
+  return f->allocated();
+}
+
 void VacFs::prefetch(const NodePtr& n) {
   try {
     std::shared_ptr<File> f;

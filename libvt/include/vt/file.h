@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 
 #include "vt/cache.h"
@@ -89,6 +90,17 @@ class File : public std::enable_shared_from_this<File> {
   Entry flush();
   // The score of data block `bn` (zero score for holes; maybe local).
   Score block_score(std::uint64_t bn);
+  // lseek(2)'s SEEK_DATA and SEEK_HOLE: the first offset at or after
+  // `offset` that holds data, or that lies in a hole (the end counts as
+  // one). Holes are whole data blocks of the zero score. std::nullopt at
+  // or past the end, and from seek_data when only holes follow.
+  std::optional<std::uint64_t> seek_data(std::uint64_t offset);
+  std::optional<std::uint64_t> seek_hole(std::uint64_t offset);
+  // About how many bytes the stream's blocks take: its size, less the
+  // holes that the pointer blocks above level 1 show (subtrees of the zero
+  // score, each psize/20 data blocks or more). Reads those pointer blocks
+  // only: one block for streams up to (psize/20)^2 data blocks.
+  std::uint64_t allocated();
   // Starts fetching the stream's top block (all of a one-block stream), so
   // that a reader going through many small files gets them in batches.
   void prefetch();

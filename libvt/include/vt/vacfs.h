@@ -50,6 +50,10 @@ class VacFs {
   // Reads a file's bytes as a reader that will not come back for them
   // (File::Reuse::once): data blocks read to their end leave the cache.
   std::size_t read(const NodePtr& file, std::uint64_t offset, std::span<std::uint8_t> out);
+  // lseek(2)'s SEEK_DATA (`data`) or SEEK_HOLE in a file: see File::seek_data.
+  std::optional<std::uint64_t> seek(const NodePtr& file, std::uint64_t offset, bool data);
+  // About how many bytes a file's blocks take: see File::allocated.
+  std::uint64_t allocated(const NodePtr& file);
   // Starts fetching the first blocks of a file about to be read (see
   // File::prefetch); nothing for other kinds of node. Never throws: a
   // broken file is reported by the read that follows.
