@@ -1,5 +1,5 @@
-// VacFs under concurrent use: readers and writers of a file carry on while
-// its directory is renamed back and forth between two parents.
+// VacFs under concurrent use: readers, seekers and writers of a file carry
+// on while its directory is renamed back and forth between two parents.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -49,6 +49,13 @@ TEST(VacFsConcurrency, ReadsAndWritesCarryOnDuringRenames) {
     Bytes out(content.size());
     if (fs->read(f, 0, out) != out.size() || out != content) fail("f read back wrong");
   }));
+  // Seeks and block counts (stat) take the same locks as reads.
+  std::thread seeker(guarded([&] {
+    if (fs->seek(f, 0, true) != 0u || fs->seek(f, 100, false) != content.size() || fs->allocated(f) != content.size())
+      fail("f's data and holes seen wrong");
+    if (auto hole = fs->seek(g, 0, false); hole && *hole > fs->size(g)) fail("g's hole past its end");
+    fs->allocated(g);
+  }));
   std::thread rewriter(guarded([&] { fs->write(f, 8192, std::span(content).first(20000)); }));
   std::uint64_t appended = 0;  // written by the appender thread only
   std::thread appender(guarded([&] {
@@ -63,7 +70,7 @@ TEST(VacFsConcurrency, ReadsAndWritesCarryOnDuringRenames) {
     if (i % 50 == 0) fs->sync();
   }
   stop = true;
-  for (auto* t : {&reader, &rewriter, &appender}) t->join();
+  for (auto* t : {&reader, &seeker, &rewriter, &appender}) t->join();
   EXPECT_EQ(failures, 0) << first_failure;
 
   Score s = fs->sync();
