@@ -898,6 +898,36 @@ TEST(File, AllocatedReadsABoundedNumberOfPointerBlocks) {
   }
 }
 
+// A hostile tree names one pointer block 13 times over at every level: a
+// 16 GB file of six levels' worth of the same blocks, with a hole only in
+// its last twelfth. A seek for that hole gives up after a bounded number
+// of pointer blocks and reports the end, as lseek(2) may, rather than
+// walking 13^6 of them.
+TEST(File, SeeksInAHostileTreeAreBounded) {
+  MemStore store;
+  Score s = store.put(to_wire(kDataType), random_bytes(256, 1));
+  for (int level = 1; level <= 7; level++) {
+    Bytes pointers;
+    for (int i = 0; i < (level == 7 ? 12 : 13); i++) pointers.insert(pointers.end(), s.bytes.begin(), s.bytes.end());
+    s = store.put(to_wire(static_cast<BlockType>(kDataType + level)), pointers);
+  }
+  Entry e;
+  e.psize = 260;
+  e.dsize = 256;
+  e.type = kDataType + 7;
+  e.flags = kEntryActive;
+  e.size = 62748517ull * 256;  // 13^7 blocks
+  e.score = s;
+  Cache cache(store);
+  auto f = File::open_root(cache, e);
+  const std::uint64_t hole = 12ull * 4826809 * 256;  // 12 * 13^6 blocks
+  EXPECT_EQ(f->seek_data(0), 0u);
+  EXPECT_EQ(f->seek_data(hole + 5), std::nullopt);  // the top block says so at once
+  EXPECT_EQ(f->seek_hole(hole - 256), hole);        // near: found
+  EXPECT_EQ(f->seek_hole(0), e.size);               // far: given up
+  EXPECT_EQ(f->allocated(), e.size);
+}
+
 // Holds every put until opened, counting the puts waiting. It trusts the
 // scores it is given, as a server that is sent a block later might: a block
 // changed after hashing would not be caught here.

@@ -126,17 +126,29 @@ Score leaf_score(Cache& c, const Entry& e, std::uint64_t bn) {
   return parent->pointer(index);
 }
 
-// The first data block at or after `from` in the level-`level` subtree `s`,
-// whose first block is `base`, that is a hole (`hole`) or holds data.
-std::optional<std::uint64_t> find_block(Cache& c, const Score& s, int level, std::uint64_t base, std::uint64_t from, bool hole,
-                                        const Shape& sh) {
-  if (s.is_zero()) return hole ? std::optional(std::max(base, from)) : std::nullopt;
-  if (level == 0) return hole ? std::nullopt : std::optional(std::max(base, from));
+// A search for the first data block at or after `from` that is a hole
+// (`hole`) or holds data, which reads at most `budget` pointer blocks: a
+// hostile tree (one pointer block named again and again) could otherwise
+// keep it going for hours.
+struct BlockSearch {
+  std::uint64_t from;
+  bool hole;
+  std::int64_t budget;
+};
+
+// The search within the level-`level` subtree `s`, whose first block is
+// `base`; nullopt if it is not there, or the budget ran out (then < 0).
+std::optional<std::uint64_t> find_block(Cache& c, const Score& s, int level, std::uint64_t base, const Shape& sh, BlockSearch& q) {
+  if (s.is_zero() || level == 0) {
+    if (s.is_zero() != q.hole) return std::nullopt;
+    return std::max(base, q.from);
+  }
+  if (--q.budget < 0) return std::nullopt;
   BlockPtr b = load(c, s, sh.type(level), sh.psize);
   const std::uint64_t child = sh.capacity(level - 1);
-  for (std::uint64_t i = from > base ? (from - base) / child : 0; i < sh.per(); i++) {
+  for (std::uint64_t i = q.from > base ? (q.from - base) / child : 0; i < sh.per() && q.budget >= 0; i++) {
     if (i > 0 && child > (UINT64_MAX - base) / i) break;  // past any stream
-    if (auto bn = find_block(c, b->pointer(i), level - 1, base + i * child, from, hole, sh)) return bn;
+    if (auto bn = find_block(c, b->pointer(i), level - 1, base + i * child, sh, q)) return bn;
   }
   return std::nullopt;
 }
@@ -838,12 +850,19 @@ Score File::block_score(std::uint64_t bn) {
   return leaf_score(tree_->cache, entry_locked(), bn);
 }
 
+// Past this many pointer blocks read (512 MiB of them at 8 KiB, a dense
+// 200 GiB), a seek gives up and reports data where it stands, as lseek(2)
+// may: the rest of the file counts as data.
+constexpr std::int64_t kSeekPointerBlocks = 1 << 16;
+
 std::optional<std::uint64_t> File::seek_data(std::uint64_t offset) {
   std::shared_lock lock(tree_->mu);
   const Entry e = entry_locked();
   if (offset >= e.size) return std::nullopt;
   Shape sh(e);
-  auto bn = find_block(tree_->cache, e.score, e.depth(), 0, offset / sh.dsize, false, sh);
+  BlockSearch q{offset / sh.dsize, false, kSeekPointerBlocks};
+  auto bn = find_block(tree_->cache, e.score, e.depth(), 0, sh, q);
+  if (q.budget < 0) return offset;
   if (!bn || *bn > (e.size - 1) / sh.dsize) return std::nullopt;
   return std::max(offset, *bn * sh.dsize);
 }
@@ -853,8 +872,9 @@ std::optional<std::uint64_t> File::seek_hole(std::uint64_t offset) {
   const Entry e = entry_locked();
   if (offset >= e.size) return std::nullopt;
   Shape sh(e);
-  auto bn = find_block(tree_->cache, e.score, e.depth(), 0, offset / sh.dsize, true, sh);
-  if (!bn || *bn > (e.size - 1) / sh.dsize) return e.size;
+  BlockSearch q{offset / sh.dsize, true, kSeekPointerBlocks};
+  auto bn = find_block(tree_->cache, e.score, e.depth(), 0, sh, q);
+  if (q.budget < 0 || !bn || *bn > (e.size - 1) / sh.dsize) return e.size;
   return std::max(offset, *bn * sh.dsize);
 }
 
