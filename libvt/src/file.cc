@@ -855,27 +855,19 @@ Score File::block_score(std::uint64_t bn) {
 // may: the rest of the file counts as data.
 constexpr std::int64_t kSeekPointerBlocks = 1 << 16;
 
-std::optional<std::uint64_t> File::seek_data(std::uint64_t offset) {
-  std::shared_lock lock(tree_->mu);
-  const Entry e = entry_locked();
-  if (offset >= e.size) return std::nullopt;
-  Shape sh(e);
-  BlockSearch q{offset / sh.dsize, false, kSeekPointerBlocks};
-  auto bn = find_block(tree_->cache, e.score, e.depth(), 0, sh, q);
-  if (q.budget < 0) return offset;
-  if (!bn || *bn > (e.size - 1) / sh.dsize) return std::nullopt;
-  return std::max(offset, *bn * sh.dsize);
-}
+std::optional<std::uint64_t> File::seek_data(std::uint64_t offset) { return seek(offset, false); }
+std::optional<std::uint64_t> File::seek_hole(std::uint64_t offset) { return seek(offset, true); }
 
-std::optional<std::uint64_t> File::seek_hole(std::uint64_t offset) {
+std::optional<std::uint64_t> File::seek(std::uint64_t offset, bool hole) {
   std::shared_lock lock(tree_->mu);
   const Entry e = entry_locked();
   if (offset >= e.size) return std::nullopt;
   Shape sh(e);
-  BlockSearch q{offset / sh.dsize, true, kSeekPointerBlocks};
+  BlockSearch q{offset / sh.dsize, hole, kSeekPointerBlocks};
   auto bn = find_block(tree_->cache, e.score, e.depth(), 0, sh, q);
-  if (q.budget < 0 || !bn || *bn > (e.size - 1) / sh.dsize) return e.size;
-  return std::max(offset, *bn * sh.dsize);
+  if (q.budget < 0) return hole ? e.size : offset;  // given up: the rest is data
+  if (bn && *bn <= (e.size - 1) / sh.dsize) return std::max(offset, *bn * sh.dsize);
+  return hole ? std::optional(e.size) : std::nullopt;  // the end counts as a hole
 }
 
 std::uint64_t File::allocated() {

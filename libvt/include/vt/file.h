@@ -115,6 +115,7 @@ class File : public std::enable_shared_from_this<File> {
   Entry read_entry_locked(std::uint32_t index);
   void write_entry_locked(std::uint32_t index, const Entry& e);
   std::uint32_t entry_count_locked();
+  std::optional<std::uint64_t> seek(std::uint64_t offset, bool hole);  // seek_data, seek_hole
   std::size_t read_locked(std::uint64_t offset, std::span<std::uint8_t> out, Reuse reuse = Reuse::likely);
   Entry write_locked(std::uint64_t offset, std::span<const std::uint8_t> data);  // the new entry
   void set_size_locked(std::uint64_t size);
