@@ -79,6 +79,12 @@ struct VacFs::Impl {
     return n->data;
   }
 
+  // A file's data stream, for use outside mu (a File has its own lock).
+  std::shared_ptr<File> data_outside(const NodePtr& n) {
+    std::lock_guard lock(mu);
+    return data_of(n);
+  }
+
   // A file's contents changed: its times, and its directory's listing. mu held.
   void contents_changed(const NodePtr& n) {
     stamp_change(n->de);
@@ -89,11 +95,7 @@ struct VacFs::Impl {
   // lock) and stamps the change, unless `op` returns false: nothing changed.
   template <typename Op>
   void change_data(const NodePtr& n, Op op) {
-    std::shared_ptr<File> f;
-    {
-      std::lock_guard lock(mu);
-      f = data_of(n);
-    }
+    std::shared_ptr<File> f = data_outside(n);
     if constexpr (std::is_same_v<decltype(op(*f)), bool>) {
       if (!op(*f)) return;
     } else {
@@ -331,29 +333,17 @@ VacFs::NodePtr VacFs::parent(const NodePtr& n) {
 }
 
 std::size_t VacFs::read(const NodePtr& n, std::uint64_t offset, std::span<std::uint8_t> out) {
-  std::shared_ptr<File> f;
-  {
-    std::lock_guard lock(impl_->mu);
-    f = impl_->data_of(n);
-  }
+  std::shared_ptr<File> f = impl_->data_outside(n);
   return f->read(offset, out, File::Reuse::once);
 }
 
 std::optional<std::uint64_t> VacFs::seek(const NodePtr& n, std::uint64_t offset, bool data) {
-  std::shared_ptr<File> f;
-  {
-    std::lock_guard lock(impl_->mu);
-    f = impl_->data_of(n);
-  }
+  std::shared_ptr<File> f = impl_->data_outside(n);
   return data ? f->seek_data(offset) : f->seek_hole(offset);
 }
 
 std::uint64_t VacFs::allocated(const NodePtr& n) {
-  std::shared_ptr<File> f;
-  {
-    std::lock_guard lock(impl_->mu);
-    f = impl_->data_of(n);
-  }
+  std::shared_ptr<File> f = impl_->data_outside(n);
   return f->allocated();
 }
 
