@@ -876,7 +876,7 @@ std::uint64_t File::allocated() {
   constexpr int kPointerBlocks = 256;
   std::shared_lock lock(tree_->mu);
   const Entry e = entry_locked();
-  if (e.size == 0 || e.score.is_zero()) return 0;
+  if (e.size == 0) return 0;
   Shape sh(e);
   int budget = kPointerBlocks;
   const std::uint64_t blocks = (e.size - 1) / sh.dsize + 1;
