@@ -85,6 +85,26 @@ TEST(Zero, DataBlocksDropTrailingZeroBytes) {
   EXPECT_EQ(short_block, (Bytes{1, 0, 2, 0, 0, 0}));
 }
 
+// The scan goes by words and 64-byte runs: every end position around those
+// edges, in blocks of every length near them, with zeros or not before it.
+TEST(Zero, DataBlocksDropTrailingZerosWhereverTheLastByteIs) {
+  for (std::size_t size = 0; size <= 200; size++) {
+    EXPECT_EQ(zero_truncated_size(kWireData, Bytes(size, 0)), 0u) << size;
+    for (std::size_t last = 0; last < size; last++) {
+      for (std::uint8_t before : {0, 0xff}) {
+        Bytes b(size, 0);
+        std::fill(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(last), before);
+        b[last] = 0x80;
+        ASSERT_EQ(zero_truncated_size(kWireData, b), last + 1) << "size " << size << " last " << last;
+      }
+    }
+  }
+  // Unaligned: a span that starts mid-word.
+  Bytes b(8192 + 3, 0);
+  b[1000] = 1;
+  EXPECT_EQ(zero_truncated_size(kWireData, std::span(b).subspan(3)), 998u);
+}
+
 TEST(Zero, PointerBlocksDropTrailingZeroScores) {
   Score a = Score::local(7);  // any non-zero-score value
   Bytes b(61, 0);  // a score, two zero scores, one byte of slop

@@ -6,6 +6,32 @@
 
 namespace vt {
 
+namespace {
+
+// The end of `p[0, n)` once trailing zero bytes are dropped. A small file's
+// block is mostly zero padding, so the scan goes 64 bytes at a time: byte by
+// byte it cost 5% of vtfs's CPU copying in a tree of small files.
+std::size_t nonzero_end(const std::uint8_t* p, std::size_t n) {
+  auto word = [p](std::size_t at) {
+    std::uint64_t w;
+    std::memcpy(&w, p + at, sizeof w);
+    return w;
+  };
+  for (; n % 8 != 0; n--)
+    if (p[n - 1] != 0) return n;
+  for (; n >= 64; n -= 64) {
+    std::uint64_t any = 0;
+    for (std::size_t i = 8; i <= 64; i += 8) any |= word(n - i);
+    if (any != 0) break;
+  }
+  for (; n >= 8 && word(n - 8) == 0; n -= 8) {
+  }
+  while (n > 0 && p[n - 1] == 0) n--;
+  return n;
+}
+
+}  // namespace
+
 std::size_t zero_truncated_size(WireType type, std::span<const std::uint8_t> block) {
   if (type == kWireRoot) return block.size();
   std::size_t n = block.size();
@@ -15,8 +41,7 @@ std::size_t zero_truncated_size(WireType type, std::span<const std::uint8_t> blo
     while (n >= kScoreSize && std::memcmp(block.data() + n - kScoreSize, z.data(), kScoreSize) == 0) n -= kScoreSize;
     return n;
   }
-  while (n > 0 && block[n - 1] == 0) n--;
-  return n;
+  return nonzero_end(block.data(), n);
 }
 
 void zero_extend(WireType type, std::vector<std::uint8_t>& block, std::size_t size) {
