@@ -108,10 +108,10 @@ TEST_F(LogStoreTest, DuplicatesAreNotStoredTwice) {
 
 TEST_F(LogStoreTest, WritesWithoutSyncAreRecoveredFromTheLogTail) {
   // Unsynced writes may be lost in a crash, but what reached the log file
-  // is checked and indexed on the next open: here all but the last of 40 MB,
-  // at most two 8 MiB buffers (one being written out, one filling) of
+  // is checked and indexed on the next open: here all but the last of 80 MB,
+  // at most two 16 MiB buffers (one being written out, one filling) of
   // 1 KB blocks.
-  constexpr int kBlocks = 40000;
+  constexpr int kBlocks = 80000;
   crash_after([&] {
     auto* s = LogStore::open(dir).release();  // never destroyed: no final sync
     for (int i = 0; i < kBlocks; i++) s->put(kWireData, block_of(i));
@@ -123,7 +123,7 @@ TEST_F(LogStoreTest, WritesWithoutSyncAreRecoveredFromTheLogTail) {
     EXPECT_EQ(s->get(Score::of(block_of(i)), kWireData), block_of(i));
     found++;
   }
-  EXPECT_GE(found, kBlocks - 16300);
+  EXPECT_GE(found, kBlocks - 32600);
 }
 
 TEST_F(LogStoreTest, SyncedWritesSurviveACrashBeforeAnyCheckpoint) {
@@ -537,8 +537,8 @@ TEST_F(LogStoreTest, AWriteOutTheDiskRefusesIsReportedBySyncAndLosesNothing) {
   test::FileSizeLimit full(64 << 10);
 
   std::vector<Score> scores;
-  for (int i = 0; i < 1500; i++) scores.push_back(s->put(kWireData, block_of(i, 8192)));  // more than one 8 MiB write-out
-  for (int i = 0; i < 1500; i++) EXPECT_EQ(s->get(scores[i], kWireData), block_of(i, 8192));
+  for (int i = 0; i < 3000; i++) scores.push_back(s->put(kWireData, block_of(i, 8192)));  // more than one 16 MiB write-out
+  for (int i = 0; i < 3000; i++) EXPECT_EQ(s->get(scores[i], kWireData), block_of(i, 8192));
   EXPECT_THROW(s->sync(), Error);
 
   full.lift();
@@ -560,7 +560,7 @@ TEST_F(LogStoreTest, PutsResumeOnceTheDiskTakesBytesAgain) {
 
   std::vector<int> stored;
   int refused = 0;
-  for (int i = 0; i < 4000; i++) {  // 31 MiB: more than both append buffers
+  for (int i = 0; i < 8000; i++) {  // 62 MiB: more than both append buffers
     try {
       s->put(kWireData, block_of(i, 8192));
       stored.push_back(i);
@@ -572,7 +572,7 @@ TEST_F(LogStoreTest, PutsResumeOnceTheDiskTakesBytesAgain) {
   EXPECT_GT(stored.size(), 1000u);
 
   full.lift();
-  for (int i = 4000; i < 6000; i++) {
+  for (int i = 8000; i < 10000; i++) {
     ASSERT_NO_THROW(s->put(kWireData, block_of(i, 8192))) << i;
     stored.push_back(i);
   }
@@ -589,7 +589,7 @@ TEST_F(LogStoreTest, PutsResumeOnceTheDiskTakesBytesAgain) {
 // put_async stores at once, trusting the caller's score; the blocks read
 // back, duplicates are counted, and sync() makes all of them durable.
 TEST_F(LogStoreTest, AsyncPutsReadBackAndSyncMakesThemDurable) {
-  const int n = 3000;  // more than the append buffers hold
+  const int n = 6000;  // more than the append buffers hold
   crash_after([&] {
     auto s = LogStore::open(dir);
     for (int i = 0; i < n; i++) {
