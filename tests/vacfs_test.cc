@@ -195,6 +195,46 @@ TEST(VacFs, EditsKeepUnchangedSubtreesAndChainRoots) {
   EXPECT_EQ(r.prev, s1);
 }
 
+// Each sync writes the directories changed since the one before: a
+// directory synced once and changed again is written again, and a changed
+// directory removed before the sync is not written at all.
+TEST(VacFs, EverySyncWritesTheDirectoriesChangedSinceTheLast) {
+  MemStore store;
+  Cache cache(store);
+  auto fs = VacFs::create(cache);
+  auto root = fs->root();
+  auto d = mkdir_in(*fs, root, "d");
+  file_in(*fs, d, "first");
+  const Score s1 = fs->sync();
+
+  auto second = file_in(*fs, d, "second");
+  DirEntry meta = fs->stat(second);
+  meta.mode = 0600;
+  fs->set_meta(second, meta);
+  auto gone = mkdir_in(*fs, root, "gone");
+  file_in(*fs, gone, "x");
+  fs->remove(gone, "x");
+  fs->remove(root, "gone");
+  const Score s2 = fs->sync();
+  ASSERT_NE(s1, s2);
+
+  file_in(*fs, d, "third");
+  const Score s3 = fs->sync();
+  ASSERT_NE(s2, s3);
+
+  auto names = [&](const Score& s) {
+    Cache c(store);
+    auto again = VacFs::open(c, s);
+    std::vector<std::string> out;
+    for (const DirEntry& de : again->list(again->lookup(again->root(), "d"))) out.push_back(de.elem + (de.mode == 0600 ? ":0600" : ""));
+    EXPECT_FALSE(again->lookup(again->root(), "gone"));
+    return out;
+  };
+  EXPECT_EQ(names(s1), (std::vector<std::string>{"first"}));
+  EXPECT_EQ(names(s2), (std::vector<std::string>{"first", "second:0600"}));
+  EXPECT_EQ(names(s3), (std::vector<std::string>{"first", "second:0600", "third"}));
+}
+
 TEST(VacFs, RemoveAndRename) {
   MemStore store;
   Cache cache(store);
