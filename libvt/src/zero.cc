@@ -10,7 +10,7 @@ namespace {
 
 // The end of `p[0, n)` once trailing zero bytes are dropped. A small file's
 // block is mostly zero padding, so the scan goes 64 bytes at a time: byte by
-// byte it cost 5% of vtfs's CPU copying in a tree of small files.
+// byte it cost 6.5% of vtfs's user CPU copying in a tree of small files.
 std::size_t nonzero_end(const std::uint8_t* p, std::size_t n) {
   auto word = [p](std::size_t at) {
     std::uint64_t w;
@@ -24,8 +24,7 @@ std::size_t nonzero_end(const std::uint8_t* p, std::size_t n) {
     for (std::size_t i = 8; i <= 64; i += 8) any |= word(n - i);
     if (any != 0) break;
   }
-  for (; n >= 8 && word(n - 8) == 0; n -= 8) {
-  }
+  while (n >= 8 && word(n - 8) == 0) n -= 8;
   while (n > 0 && p[n - 1] == 0) n--;
   return n;
 }
