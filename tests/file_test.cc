@@ -394,6 +394,29 @@ TEST(File, DirectoryStreamsCreateOpenRemove) {
   }
 }
 
+// A write changes a stream's entry in its directory; above the first
+// directory whose blocks are already local, no entry changes. Going on up
+// would cost each write a walk from every level to the root.
+TEST(File, AWriteDeepInATreeLooksUpLinearlyManyBlocks) {
+  MemStore store;
+  Cache cache(store);
+  auto lookups_per_write = [&](int depth) {
+    std::shared_ptr<File> dir = File::create_root(cache, 8160, 8192, true);
+    for (int i = 0; i < depth; i++) dir = dir->create(8160, 8192, true);
+    auto f = dir->create(8160, 8192, false);
+    f->write(0, Bytes(100, 1));  // the whole path is local now
+    const auto before = cache.stats().local_lookups;
+    for (int i = 0; i < 10; i++) f->write(0, Bytes(100, static_cast<std::uint8_t>(i)));
+    EXPECT_EQ(f->size(), 100u);
+    return (cache.stats().local_lookups - before) / 10;
+  };
+  const auto shallow = lookups_per_write(8), deep = lookups_per_write(64);
+  // Linear: 8x the depth, 8x the lookups (give or take the file's own).
+  // Quadratic would be about 60x.
+  EXPECT_LE(deep, 10 * shallow) << shallow << " lookups at depth 8, " << deep << " at depth 64";
+  EXPECT_GT(deep, shallow);
+}
+
 TEST(File, StaleHandleToAReusedSlotFails) {
   MemStore store;
   Cache cache(store);

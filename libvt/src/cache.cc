@@ -134,7 +134,7 @@ struct Cache::Impl {
   std::exception_ptr last_failure;  // guarded by wait_mu
 
   struct {
-    std::atomic<std::uint64_t> hits{0}, misses{0}, reads{0}, prefetches{0}, writes{0}, copies{0}, evictions{0};
+    std::atomic<std::uint64_t> hits{0}, misses{0}, reads{0}, prefetches{0}, writes{0}, copies{0}, evictions{0}, local_lookups{0};
   } counters;
 
   detail::HashHelper hasher;
@@ -362,6 +362,7 @@ BlockPtr Cache::copy(const Block& block) {
 }
 
 BlockPtr Cache::local(std::uint32_t addr) {
+  impl_->counters.local_lookups++;
   std::lock_guard lock(impl_->mu);
   auto it = impl_->locals.find(addr);
   if (it == impl_->locals.end()) throw Error(Errc::Corrupt, "no local block at address " + std::to_string(addr));
@@ -470,7 +471,7 @@ CacheStats Cache::stats() const {
   CacheStats s;
   auto& c = impl_->counters;
   s.hits = c.hits, s.misses = c.misses, s.reads = c.reads, s.prefetches = c.prefetches;
-  s.writes = c.writes, s.copies = c.copies, s.evictions = c.evictions;
+  s.writes = c.writes, s.copies = c.copies, s.evictions = c.evictions, s.local_lookups = c.local_lookups;
   std::lock_guard lock(impl_->mu);
   s.bytes_clean = impl_->clean_bytes;
   s.bytes_dirty = impl_->local_bytes;

@@ -389,9 +389,18 @@ Entry File::entry_locked() {
   return e;
 }
 
+namespace {
+
+// An entry as stored: flagged local exactly when its score is.
+Entry as_stored(Entry e) {
+  e.flags = static_cast<std::uint8_t>((e.flags & ~kEntryLocal) | (e.score.is_local() ? kEntryLocal : 0));
+  return e;
+}
+
+}  // namespace
+
 void File::set_entry_locked(const Entry& e) {
-  Entry n = e;
-  n.flags = static_cast<std::uint8_t>((n.flags & ~kEntryLocal) | (n.score.is_local() ? kEntryLocal : 0));
+  const Entry n = as_stored(e);
   if (!parent_)
     tree_->root = n;
   else
@@ -408,13 +417,16 @@ Entry File::read_entry_locked(std::uint32_t index) {
 }
 
 void File::write_entry_locked(std::uint32_t index, const Entry& e) {
-  Entry d = entry_locked();
-  if (!d.is_dir()) throw Error(Errc::Invalid, "not a directory stream");
+  const Entry before = entry_locked();
+  if (!before.is_dir()) throw Error(Errc::Invalid, "not a directory stream");
+  Entry d = before;
   Shape sh(d);
   auto path = walk_write(tree_->cache, d, index / sh.per_dir_block(), false);
   pack_at(*path.back(), index % sh.per_dir_block() * kEntrySize, e);
   d.size = std::max(d.size, dir_size_for(index + 1ull, sh));
-  set_entry_locked(d);
+  // Once this stream's blocks are local, its own entry stays as it is, and
+  // so does every one above it: stop here, and a write costs O(depth).
+  if (as_stored(d) != before) set_entry_locked(d);
 }
 
 std::uint32_t File::entry_count_locked() {

@@ -48,6 +48,7 @@ struct CacheStats {
   std::uint64_t prefetches = 0;        // of which read ahead
   std::uint64_t writes = 0;            // blocks written to the store
   std::uint64_t copies = 0;            // global blocks copied to local ones
+  std::uint64_t local_lookups = 0;     // local blocks looked up
   std::uint64_t evictions = 0;
   std::size_t bytes_clean = 0, bytes_dirty = 0;
 };
