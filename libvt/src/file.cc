@@ -92,6 +92,12 @@ void pack_at(Block& b, std::size_t off, const Entry& e) {
   e.pack(std::span<std::uint8_t, kEntrySize>(b.data.data() + off, kEntrySize));
 }
 
+// An entry as stored: flagged local exactly when its score is.
+Entry as_stored(Entry e) {
+  e.flags = static_cast<std::uint8_t>((e.flags & ~kEntryLocal) | (e.score.is_local() ? kEntryLocal : 0));
+  return e;
+}
+
 struct ReadPath {
   BlockPtr leaf;
   BlockPtr parent;  // the pointer block above the leaf, if any
@@ -326,8 +332,7 @@ Score flush_tree(Cache& c, const Score& s, BlockType type, const Shape& sh, std:
       Entry e = unpack_at(copy, k * kEntrySize);
       if (!e.active() || !e.score.is_local()) continue;
       e.score = flush_tree(c, e.score, e.type, Shape(e), written);
-      e.flags &= static_cast<std::uint8_t>(~kEntryLocal);
-      pack_at(copy, k * kEntrySize, e);
+      pack_at(copy, k * kEntrySize, as_stored(e));
     }
   }
   Score score = c.write(type, copy.data);
@@ -388,16 +393,6 @@ Entry File::entry_locked() {
   if (!e.active() || e.gen != gen_) throw Error(Errc::NotFound, "stream " + std::to_string(index_) + " was removed");
   return e;
 }
-
-namespace {
-
-// An entry as stored: flagged local exactly when its score is.
-Entry as_stored(Entry e) {
-  e.flags = static_cast<std::uint8_t>((e.flags & ~kEntryLocal) | (e.score.is_local() ? kEntryLocal : 0));
-  return e;
-}
-
-}  // namespace
 
 void File::set_entry_locked(const Entry& e) {
   const Entry n = as_stored(e);
