@@ -102,6 +102,32 @@ TEST_P(ClassicArchive, ReadsAsItsManifestSays) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ClassicArchive, testing::Values("classic-small", "classic-deep"));
 
+// Every node of every directory looked at, as weak references.
+void note_nodes(VacFs& fs, const VacFs::NodePtr& dir, std::vector<std::weak_ptr<VacFs::Node>>& out) {
+  for (const DirEntry& de : fs.list(dir)) {
+    auto n = fs.lookup(dir, de.elem);
+    out.push_back(n);
+    if (de.is_dir()) note_nodes(fs, n, out);
+  }
+}
+
+TEST(VacFs, ClosingFreesEveryNode) {
+  MemStore store;
+  Score root = test::load_fixture("classic-small", store);
+  Cache cache(store);
+  std::vector<std::weak_ptr<VacFs::Node>> nodes;
+  {
+    auto fs = VacFs::open(cache, root);
+    nodes.push_back(fs->root());
+    note_nodes(*fs, fs->root(), nodes);
+    fs->create(fs->lookup(fs->root(), "tree"), DirEntry{.elem = "new", .mode = kModeDir | 0755});
+  }
+  ASSERT_GT(nodes.size(), 300u);
+  std::size_t alive = 0;
+  for (auto& n : nodes) alive += !n.expired();
+  EXPECT_EQ(alive, 0u);
+}
+
 TEST(VacFs, NewArchiveRoundTrip) {
   MemStore store;
   Score s1;

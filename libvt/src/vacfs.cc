@@ -56,6 +56,20 @@ void stamp_change(DirEntry& de) {
 
 struct VacFs::Impl {
   explicit Impl(Cache& c) : cache(c) {}
+  // A node holds its parent and a directory its children: the tree is
+  // taken apart here, node by node, or each node would keep the others
+  // alive (and freeing a deep chain at once would recurse as deep).
+  ~Impl() {
+    std::vector<NodePtr> todo{root};
+    while (!todo.empty()) {
+      NodePtr n = std::move(todo.back());
+      todo.pop_back();
+      if (!n) continue;
+      for (auto& [name, kid] : n->children) todo.push_back(std::move(kid));
+      n->children.clear();
+      n->parent.reset();
+    }
+  }
   Cache& cache;
   std::mutex mu;
   std::shared_ptr<File> top;       // the three-entry stream a VtRoot points at
