@@ -278,6 +278,8 @@ int run(const Options& o) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  // libfuse may copy them to add its own.
+  std::unique_ptr<fuse_args, void (*)(fuse_args*)> fargs_copy(&fargs, fuse_opt_free_args);
   fuse_session* se = fuse_session_new(&fargs, &vtfs::operations(), sizeof(fuse_lowlevel_ops), &ctx);
   if (!se) throw vt::Error(vt::Errc::Invalid, "bad FUSE options");
   std::unique_ptr<fuse_session, void (*)(fuse_session*)> session(se, fuse_session_destroy);
