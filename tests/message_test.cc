@@ -127,6 +127,49 @@ TEST(Message, MalformedBodiesAreErrors) {
   }
 }
 
+// Every message a peer could send, each byte of it changed, cut or
+// extended at random: it unpacks to a message that packs again, or it is
+// a protocol error; nothing else (no crash, no other exception).
+TEST(Message, MutatedMessagesUnpackOrAreProtocolErrors) {
+  std::vector<Message> seeds(9);
+  seeds[0].type = MsgType::Thello, seeds[0].version = "02", seeds[0].uid = "u", seeds[0].crypto = {1}, seeds[0].codec = {2};
+  seeds[1].type = MsgType::Rhello, seeds[1].sid = "s";
+  seeds[2].type = MsgType::Tread, seeds[2].score = Score::zero(), seeds[2].wire_type = kWireData, seeds[2].count = 8192;
+  seeds[3].type = MsgType::Twrite, seeds[3].wire_type = kWireDir, seeds[3].data = Bytes(40, 3);
+  seeds[4].type = MsgType::Rerror, seeds[4].error = "gone";
+  seeds[5].type = MsgType::Rread, seeds[5].data = Bytes(100, 1);
+  seeds[6].type = MsgType::Rwrite, seeds[6].score = Score::zero();
+  seeds[7].type = MsgType::Tsync;
+  seeds[8].type = MsgType::Tgoodbye;
+  std::uint32_t x = 1;
+  auto next = [&] { return x = x * 1103515245u + 12345u, x >> 8; };
+  int accepted = 0, refused = 0;
+  for (const Message& seed : seeds) {
+    const Bytes packed = seed.pack();
+    const Bytes body(packed.begin() + 2, packed.end());
+    for (int i = 0; i < 5000; i++) {
+      Bytes b = body;
+      switch (next() % 4) {
+        case 0: b[next() % b.size()] = static_cast<std::uint8_t>(next()); break;
+        case 1: b[next() % b.size()] = (next() & 1) ? 0xff : 0x00; break;
+        case 2: b.resize(next() % b.size()); break;
+        default: b.resize(b.size() + 1 + next() % 8, static_cast<std::uint8_t>(next()));
+      }
+      try {
+        Message m = Message::unpack(b);
+        Bytes again = m.pack();
+        EXPECT_EQ(Message::unpack(std::span(again).subspan(2)).type, m.type);
+        accepted++;
+      } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Errc::Protocol) << e.what();
+        refused++;
+      }
+    }
+  }
+  EXPECT_GT(accepted, 0);
+  EXPECT_GT(refused, 0);
+}
+
 TEST(Message, OversizedMessagesDoNotPack) {
   Message m;
   m.type = MsgType::Twrite;
