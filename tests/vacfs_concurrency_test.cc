@@ -87,3 +87,62 @@ TEST(VacFsConcurrency, ReadsAndWritesCarryOnDuringRenames) {
   fs2->read(g2, 0, got);
   for (std::uint64_t off = 0; off < appended; off += 100) ASSERT_EQ(got[off], off / 100 % 251) << off;
 }
+
+// Directory indexes dropped and read again (a node limit of 50) while
+// walkers read every file, a writer adds files and syncs, and a holder
+// keeps one node: every read is right, the held node stays the one
+// lookups return, and every added file survives.
+TEST(VacFsConcurrency, IndexesComeAndGoUnderWalkersAndWriters) {
+  MemStore store;
+  Cache cache(store, CacheOptions{.budget = 8 << 20});
+  auto fs = VacFs::create(cache);
+  constexpr int kDirs = 20, kFiles = 20;
+  auto name = [](int d, int f) { return "d" + std::to_string(d) + "/f" + std::to_string(f); };
+  for (int d = 0; d < kDirs; d++) {
+    auto dir = fs->create(fs->root(), DirEntry{.elem = "d" + std::to_string(d), .mode = kModeDir | 0755});
+    for (int f = 0; f < kFiles; f++) {
+      const std::string path = name(d, f);
+      fs->write(fs->create(dir, DirEntry{.elem = "f" + std::to_string(f), .mode = 0644}), 0, Bytes(path.begin(), path.end()));
+    }
+  }
+  fs->sync();
+  fs->set_node_limit(50);
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::atomic<std::size_t> least{SIZE_MAX};  // nodes held: indexes did go
+  auto walker = [&](int first) {
+    for (int round = 0; !stop; round++) {
+      const int d = (first + round) % kDirs, f = round % kFiles;
+      auto file = fs->lookup(fs->lookup(fs->root(), "d" + std::to_string(d)), "f" + std::to_string(f));
+      std::string got(64, '\0');
+      got.resize(fs->read(file, 0, {reinterpret_cast<std::uint8_t*>(got.data()), got.size()}));
+      if (got != name(d, f)) failures++;
+      least = std::min(least.load(), fs->nodes_held());
+    }
+  };
+  std::thread w1(walker, 0), w2(walker, 7);
+  std::thread holder([&] {
+    auto held = fs->lookup(fs->lookup(fs->root(), "d3"), "f3");
+    while (!stop)
+      if (fs->lookup(fs->lookup(fs->root(), "d3"), "f3") != held) failures++;
+  });
+  // Adds until indexes were seen dropped, 200 files at least (a bound, so
+  // that a build where none ever goes fails rather than hangs).
+  int added = 0;
+  for (; added < 200 || (least >= std::size_t{kDirs * kFiles} && added < 5000); added++) {
+    auto dir = fs->lookup(fs->root(), "d" + std::to_string(added % kDirs));
+    fs->write(fs->create(dir, DirEntry{.elem = "new" + std::to_string(added), .mode = 0644}), 0, Bytes(1, 'n'));
+    if (added % 20 == 0) fs->sync();
+  }
+  stop = true;
+  for (auto* t : {&w1, &w2, &holder}) t->join();
+  EXPECT_EQ(failures, 0);
+  EXPECT_LT(least, std::size_t{kDirs * kFiles});
+  const Score s = fs->sync();
+  Cache c2(store);
+  auto fs2 = VacFs::open(c2, s);
+  std::size_t files = 0;
+  for (const DirEntry& d : fs2->list(fs2->root())) files += fs2->list(fs2->lookup(fs2->root(), d.elem)).size();
+  EXPECT_EQ(files, static_cast<std::size_t>(kDirs * kFiles + added));
+}

@@ -128,6 +128,75 @@ TEST(VacFs, ClosingFreesEveryNode) {
   EXPECT_EQ(alive, 0u);
 }
 
+// An archive of `dirs` directories of `files` files each, "dNN/fNN", each
+// file holding its own path; returns its score.
+Score many_files(MemStore& store, int dirs, int files) {
+  Cache cache(store);
+  auto fs = VacFs::create(cache);
+  for (int d = 0; d < dirs; d++) {
+    auto dir = fs->create(fs->root(), DirEntry{.elem = "d" + std::to_string(d), .mode = kModeDir | 0755});
+    for (int f = 0; f < files; f++) {
+      const std::string path = "d" + std::to_string(d) + "/f" + std::to_string(f);
+      fs->write(fs->create(dir, DirEntry{.elem = "f" + std::to_string(f), .mode = 0644}), 0, Bytes(path.begin(), path.end()));
+    }
+  }
+  return fs->sync();
+}
+
+std::string content(VacFs& fs, const VacFs::NodePtr& file) {
+  std::string s(fs.size(file), '\0');
+  fs.read(file, 0, {reinterpret_cast<std::uint8_t*>(s.data()), s.size()});
+  return s;
+}
+
+TEST(VacFs, WalkingAHugeTreeHoldsAboutTheNodeLimit) {
+  MemStore store;
+  const Score score = many_files(store, 50, 40);  // 2,050 nodes
+  Cache cache(store);
+  auto fs = VacFs::open(cache, score);
+  fs->set_node_limit(200);
+  // Held across the walk: it must stay the node lookups return.
+  auto held = fs->lookup(fs->lookup(fs->root(), "d7"), "f3");
+  // Changed and let go: its directory's index must survive until a sync.
+  fs->create(fs->lookup(fs->root(), "d30"), DirEntry{.elem = "new", .mode = 0644});
+  std::size_t most = 0;
+  for (const DirEntry& d : fs->list(fs->root())) {
+    auto dir = fs->lookup(fs->root(), d.elem);
+    for (const DirEntry& f : fs->list(dir)) {
+      auto file = fs->lookup(dir, f.elem);
+      if (f.elem != "new") EXPECT_EQ(content(*fs, file), d.elem + "/" + f.elem);
+      most = std::max(most, fs->nodes_held());
+    }
+  }
+  EXPECT_LE(most, 300u);  // the limit, one directory, the ones in use
+  EXPECT_EQ(fs->lookup(fs->lookup(fs->root(), "d7"), "f3"), held);
+  auto fresh = fs->lookup(fs->lookup(fs->root(), "d30"), "new");
+  ASSERT_TRUE(fresh);
+  fs->write(fresh, 0, Bytes(3, 'n'));
+  const Score s2 = fs->sync();
+  fs.reset();
+  auto again = VacFs::open(cache, s2);
+  EXPECT_EQ(content(*again, again->lookup(again->lookup(again->root(), "d30"), "new")), "nnn");
+  EXPECT_EQ(again->list(again->lookup(again->root(), "d30")).size(), 41u);
+}
+
+TEST(VacFs, IndexesInUseStayWhateverTheLimit) {
+  MemStore store;
+  const Score score = many_files(store, 10, 30);
+  Cache cache(store);
+  auto fs = VacFs::open(cache, score);
+  fs->set_node_limit(1);
+  std::vector<VacFs::NodePtr> files;  // one held in every directory
+  for (const DirEntry& d : fs->list(fs->root())) files.push_back(fs->lookup(fs->lookup(fs->root(), d.elem), "f0"));
+  for (int round = 0; round < 3; round++)
+    for (std::size_t d = 0; d < files.size(); d++) {
+      auto dir = fs->lookup(fs->root(), "d" + std::to_string(d));
+      EXPECT_EQ(fs->lookup(dir, "f0"), files[d]);
+      EXPECT_EQ(content(*fs, fs->lookup(dir, "f29")), "d" + std::to_string(d) + "/f29");
+    }
+  EXPECT_EQ(fs->nodes_held(), 10u + 10 * 30);
+}
+
 TEST(VacFs, NewArchiveRoundTrip) {
   MemStore store;
   Score s1;

@@ -79,6 +79,11 @@ struct VacFs::Impl {
   Score score = Score::zero();
   std::uint64_t max_qid = 0;
   bool changed = false;
+  // Nodes listed in loaded directories, and the count past which the next
+  // sweep runs.
+  std::size_t held = 0;
+  std::size_t node_limit = kDefaultNodeLimit;
+  std::size_t next_sweep = kDefaultNodeLimit;
   // Directories whose meta stream must be rewritten, each once (its
   // `dirty` flag). A flag and a list, not a set: every setattr and setxattr
   // marks a directory, and a set's insert took a quarter to a third of
@@ -153,6 +158,12 @@ struct VacFs::Impl {
 
   void load(const NodePtr& n) {
     if (!n->de.is_dir()) throw Error(Errc::NotDir, "'" + n->de.elem + "' is not a directory");
+    // Before the listing is used, never after: the caller is about to use
+    // it (a sweep may drop it, to be read again here).
+    if (held > next_sweep) {
+      held = sweep();
+      next_sweep = std::max(node_limit, 2 * held);  // what stays is in use: no sweep per load
+    }
     if (n->loaded) return;
     ensure_streams(*n);
     Entry me = n->meta->entry();
@@ -177,8 +188,47 @@ struct VacFs::Impl {
         kids.emplace(kid->de.elem, kid);
       }
     }
+    held += kids.size();
     n->children = std::move(kids);
     n->loaded = true;
+  }
+
+  // A listing can go when its directory is unchanged since the last sync
+  // and no entry of it is held outside it (a caller, an open file, a
+  // listing below): then nothing can tell a reloaded node from the old one.
+  static bool can_drop(const Node& dir) {
+    if (!dir.loaded || dir.dirty || dir.removed) return false;
+    for (const auto& [name, kid] : dir.children)
+      if (kid.use_count() != 1) return false;
+    return true;
+  }
+
+  // Drops the listings that can go, deepest first (a dropped listing frees
+  // its parent's entry), and returns how many nodes stay listed. Each
+  // operation on a directory holds the node it works on, so no listing an
+  // operation uses goes from under it.
+  std::size_t sweep() {
+    std::size_t kept = 0;
+    std::vector<std::pair<Node*, bool>> todo{{root.get(), false}};  // (dir, its subdirectories pushed)
+    while (!todo.empty()) {
+      auto& [dir, expanded] = todo.back();
+      if (!expanded) {
+        expanded = true;
+        Node* d = dir;
+        for (const auto& [name, kid] : d->children)
+          if (kid->loaded) todo.emplace_back(kid.get(), false);
+        continue;
+      }
+      Node* d = dir;
+      todo.pop_back();
+      if (can_drop(*d)) {
+        d->children.clear();
+        d->loaded = false;
+      } else {
+        kept += d->children.size();
+      }
+    }
+    return kept;
   }
 
   NodePtr child(const NodePtr& dir, const std::string& name) {
@@ -215,6 +265,7 @@ struct VacFs::Impl {
     }
     ensure_streams(*n);
     dir->children.erase(n->de.elem);
+    held--;
     if (std::exchange(n->dirty, false)) std::erase(dirty, n);
     n->removed = true;
     touch(dir);
@@ -309,6 +360,16 @@ std::unique_ptr<VacFs> VacFs::create(Cache& cache, std::uint32_t blocksize, cons
 }
 
 VacFs::NodePtr VacFs::root() { return impl_->root; }
+
+void VacFs::set_node_limit(std::size_t limit) {
+  std::lock_guard lock(impl_->mu);
+  impl_->node_limit = impl_->next_sweep = limit;
+}
+
+std::size_t VacFs::nodes_held() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->held;
+}
 
 Score VacFs::score() const {
   std::lock_guard lock(impl_->mu);
@@ -420,6 +481,7 @@ VacFs::NodePtr VacFs::create(const NodePtr& dir, DirEntry meta, const std::strin
   if (!target.empty()) node->data->write(0, {reinterpret_cast<const std::uint8_t*>(target.data()), target.size()});
   node->de = std::move(meta);
   dir->children.emplace(node->de.elem, node);
+  m.held++;
   m.touch(dir);
   if (is_dir) m.touch(node);  // an empty meta stream is fine, but write one
   return node;
@@ -444,6 +506,7 @@ VacFs::NodePtr VacFs::create_from(const NodePtr& dir, DirEntry meta, const Entry
   if (meta.mid.empty()) meta.mid = meta.uid;
   node->de = std::move(meta);
   dir->children.emplace(node->de.elem, node);
+  m.held++;
   m.touch(dir);
   return node;
 }

@@ -2,9 +2,11 @@
 // read and changed in place, copy-on-write. The API the FUSE daemon and the
 // vt tools use. Thread-safe.
 //
-// Each directory's entries are loaded once into an in-memory name index;
-// its meta stream is rewritten (sorted, magic 0x5656fc7a) only when it
-// changed, at sync().
+// Each directory's entries are loaded into an in-memory name index when
+// first used; its meta stream is rewritten (sorted, magic 0x5656fc7a) only
+// when it changed, at sync(). Indexes nobody uses are dropped again once
+// many nodes are held (set_node_limit), so walking a huge archive does not
+// keep all of it in memory.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +39,15 @@ class VacFs {
   ~VacFs();
 
   NodePtr root();
+
+  static constexpr std::size_t kDefaultNodeLimit = std::size_t{1} << 15;
+  // Past `limit` nodes held in directory indexes, the next directory loaded
+  // first drops the indexes of directories unchanged since the last sync
+  // none of whose entries is held elsewhere (by a caller, an open file, a
+  // loaded subdirectory). A node a caller holds is never replaced: lookups
+  // keep returning it. Indexes in use stay, whatever their number.
+  void set_node_limit(std::size_t limit);
+  std::size_t nodes_held() const;
   // The score of the archive as last opened or synced (zero for a new one).
   Score score() const;
   std::uint32_t blocksize() const;
