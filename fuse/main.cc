@@ -265,6 +265,9 @@ int run(const Options& o) {
   vt::Cache cache(diverter, vt::CacheOptions{.budget = o.cache});
   auto root = parse_root(o.root);
   auto vfs = root ? vt::VacFs::open(cache, *root) : vt::VacFs::create(cache);
+  // Directory indexes take about a KiB per entry: with this limit they stay
+  // within a quarter of the cache budget, less what the kernel holds.
+  vfs->set_node_limit(std::max<std::size_t>(o.cache / 4096, 1024));
   int out = ::dup(1);  // scores still reach the caller's stdout after daemonizing
   vtfs::Snapshots snaps(*vfs, out, o.score_file);
   vtfs::Context ctx(*vfs, snaps, o.read_only);

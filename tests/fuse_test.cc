@@ -643,6 +643,46 @@ TEST_F(Fuse, ConcurrentProcesses) {
   for (int i = 1; i <= 6; i++) run("cd " + mnt() + " && sha256sum -c --quiet ../sum" + std::to_string(i));
 }
 
+// With a 4 MiB cache vtfs keeps about 1,024 directory entries in memory
+// beyond those the kernel holds; each copy of this tree has 2,440. Once
+// the kernel forgets a copy's inodes (drop_caches, as root), copying in
+// another drops that copy's directory indexes, and walking, listing and
+// editing it reads them again: what it shows and stores stay right.
+TEST_F(Fuse, ManyDirectoriesThroughASmallCacheAsTheKernelForgets) {
+  const fs::path src = base / "src";
+  for (int d = 0; d < 40; d++) {
+    fs::create_directories(src / ("d" + std::to_string(d)));
+    for (int f = 0; f < 60; f++) std::ofstream(src / ("d" + std::to_string(d)) / ("f" + std::to_string(f))) << d << "/" << f;
+  }
+  auto forget = [] { shell("sync; echo 2 > /proc/sys/vm/drop_caches 2>/dev/null"); };
+  Mount m(mnt(), "new", embedded({"-M", "4M"}));
+  ASSERT_TRUE(m.mounted()) << m.stderr_text();
+  for (const char* copy : {"a", "b", "c"}) {
+    run("cp -a '" + src.string() + "' " + mnt() + "/" + copy + " && sync " + mnt());
+    forget();
+  }
+  const fs::path edited = base / "edited";
+  run("cp -a '" + src.string() + "' '" + edited.string() + "'");
+  const std::string edits = "echo more >> d5/f1 && mv d7/f2 d8/moved && rm d9/f3 && mkdir d10/sub && echo x > d10/sub/y";
+  run("cd '" + edited.string() + "' && " + edits);
+  run("cd " + mnt() + "/a && " + edits);
+  forget();
+  // The kernel holds a's inodes while d is copied in (indexes go): changes
+  // through them must reach what is stored.
+  run("ls -lR " + mnt() + " > /dev/null");
+  run("cp -a '" + src.string() + "' " + mnt() + "/d && chmod 600 " + mnt() + "/a/d11/f4 && touch -d @1000000000 " + mnt() + "/a/d12/f5");
+  run("chmod 600 '" + edited.string() + "/d11/f4' && touch -d @1000000000 '" + edited.string() + "/d12/f5'");
+  same_trees(edited.string(), mnt() + "/a");
+  for (const char* copy : {"b", "c"}) same_trees(src.string(), mnt() + "/" + copy);
+  EXPECT_EQ(m.unmount(), 0) << m.stderr_text();
+  Mount ro(mnt(), m.last_score(), embedded({"-r", "-M", "4M"}));
+  ASSERT_TRUE(ro.mounted()) << ro.stderr_text();
+  same_trees(edited.string(), mnt() + "/a");
+  same_trees(src.string(), mnt() + "/c");
+  EXPECT_EQ(mode_of(mnt() + "/a/d11/f4"), 0600u);
+  EXPECT_EQ(fs::last_write_time(mnt() + "/a/d12/f5").time_since_epoch(), fs::last_write_time(edited / "d12" / "f5").time_since_epoch());
+}
+
 TEST_F(Fuse, BigFileThroughASmallCache) {
   Mount m(mnt(), "new", embedded({"-M", "64M"}));
   ASSERT_TRUE(m.mounted());
