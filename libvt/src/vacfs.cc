@@ -211,15 +211,13 @@ struct VacFs::Impl {
     std::size_t kept = 0;
     std::vector<std::pair<Node*, bool>> todo{{root.get(), false}};  // (dir, its subdirectories pushed)
     while (!todo.empty()) {
-      auto& [dir, expanded] = todo.back();
+      const auto [d, expanded] = todo.back();
       if (!expanded) {
-        expanded = true;
-        Node* d = dir;
+        todo.back().second = true;
         for (const auto& [name, kid] : d->children)
           if (kid->loaded) todo.emplace_back(kid.get(), false);
         continue;
       }
-      Node* d = dir;
       todo.pop_back();
       if (can_drop(*d)) {
         d->children.clear();
