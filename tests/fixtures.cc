@@ -11,24 +11,32 @@ namespace vt::test {
 
 std::string fixture_dir(const std::string& name) { return std::string(VT_FIXTURES) + "/" + name; }
 
-Score load_fixture(const std::string& name, BlockStore& store) {
-  namespace fs = std::filesystem;
-  fs::path dir = fixture_dir(name);
-  if (!fs::exists(dir / "ROOT")) {
-    ADD_FAILURE() << "fixture " << dir << " is missing";
-    return Score::zero();
-  }
-  for (const auto& f : fs::directory_iterator(dir / "blocks")) {
+std::vector<FixtureBlock> fixture_blocks(const std::string& name) {
+  std::vector<FixtureBlock> out;
+  for (const auto& f : std::filesystem::directory_iterator(std::filesystem::path(fixture_dir(name)) / "blocks")) {
     std::ifstream in(f.path(), std::ios::binary);
     Bytes data((std::istreambuf_iterator<char>(in)), {});
     auto ext = f.path().extension().string();
-    WireType type{static_cast<std::uint8_t>(std::stoi(ext.substr(1)))};
-    store.put(type, data);
+    out.push_back({WireType{static_cast<std::uint8_t>(std::stoi(ext.substr(1)))}, std::move(data)});
   }
-  std::ifstream root(dir / "ROOT");
+  return out;
+}
+
+Score fixture_root(const std::string& name) {
+  std::ifstream root(fixture_dir(name) + "/ROOT");
   std::string text;
-  root >> text;
+  if (!(root >> text)) {
+    ADD_FAILURE() << "fixture " << fixture_dir(name) << " is missing";
+    return Score::zero();
+  }
   return Score::parse(text);
+}
+
+Score load_fixture(const std::string& name, BlockStore& store) {
+  const Score root = fixture_root(name);
+  if (root.is_zero()) return root;
+  for (const auto& b : fixture_blocks(name)) store.put(b.type, b.data);
+  return root;
 }
 
 std::vector<ManifestLine> read_manifest(const std::string& name) {

@@ -7,12 +7,21 @@
 
 #include "vt/score.h"
 #include "vt/store.h"
+#include "vt/types.h"
 
 namespace vt::test {
 
 std::string fixture_dir(const std::string& name);
-// Puts every block of fixture `name` into `store`; returns the ROOT score.
-// Fails the calling test (and returns the zero score) when it is missing.
+// One block of a fixture as its blocks/ folder holds it.
+struct FixtureBlock {
+  WireType type;
+  Bytes data;
+};
+std::vector<FixtureBlock> fixture_blocks(const std::string& name);
+// The ROOT score; fails the calling test (and returns the zero score) when
+// the fixture is missing.
+Score fixture_root(const std::string& name);
+// Puts every block of fixture `name` into `store`; returns fixture_root.
 Score load_fixture(const std::string& name, BlockStore& store);
 
 // One line of a fixture's MANIFEST.tsv (see ../shared/fixtures/README.md).

@@ -8,8 +8,6 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <random>
 #include <set>
@@ -25,23 +23,12 @@
 namespace vt {
 namespace {
 
-namespace fs = std::filesystem;
+using Block = test::FixtureBlock;
 
-struct Block {
-  WireType type;
-  Bytes data;
-};
-
-// Every block of a fixture, by score, as its blocks/ folder holds them.
-std::map<Score, Block> fixture_blocks(const std::string& name) {
+// Every block of a fixture, by score (a block's file is named by its score).
+std::map<Score, Block> blocks_by_score(const std::string& name) {
   std::map<Score, Block> out;
-  for (const auto& f : fs::directory_iterator(fs::path(test::fixture_dir(name)) / "blocks")) {
-    const std::string file = f.path().filename().string();
-    const auto dot = file.find('.');
-    std::ifstream in(f.path(), std::ios::binary);
-    Bytes data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    out[Score::parse(file.substr(0, dot))] = {WireType{static_cast<std::uint8_t>(std::stoi(file.substr(dot + 1)))}, data};
-  }
+  for (auto& b : test::fixture_blocks(name)) out[Score::of(b.data)] = std::move(b);
   return out;
 }
 
@@ -182,9 +169,8 @@ int mutants() {
 class Mutants : public testing::TestWithParam<std::string> {};
 
 TEST_P(Mutants, EndInAnErrorNotACrash) {
-  const auto blocks = fixture_blocks(GetParam());
-  MemStore probe;
-  const Score root = test::load_fixture(GetParam(), probe);
+  const auto blocks = blocks_by_score(GetParam());
+  const Score root = test::fixture_root(GetParam());
   // Structure only: what a file holds is just bytes to a reader.
   std::vector<Score> scores;
   for (const auto& [s, b] : blocks)
