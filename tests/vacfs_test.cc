@@ -164,7 +164,9 @@ TEST(VacFs, WalkingAHugeTreeHoldsAboutTheNodeLimit) {
     auto dir = fs->lookup(fs->root(), d.elem);
     for (const DirEntry& f : fs->list(dir)) {
       auto file = fs->lookup(dir, f.elem);
-      if (f.elem != "new") EXPECT_EQ(content(*fs, file), d.elem + "/" + f.elem);
+      if (f.elem != "new") {
+        EXPECT_EQ(content(*fs, file), d.elem + "/" + f.elem);
+      }
       most = std::max(most, fs->nodes_held());
     }
   }
