@@ -12,6 +12,7 @@
 #include <random>
 #include <set>
 
+#include "data.h"
 #include "fixtures.h"
 #include "vt/cache.h"
 #include "vt/error.h"
@@ -70,31 +71,6 @@ bool is_meta_block(const Bytes& b) {
   if (b.size() < 4) return false;
   const std::uint32_t magic = std::uint32_t{b[0]} << 24 | b[1] << 16 | b[2] << 8 | b[3];
   return magic == kMetaMagic || magic == kMetaMagicOld;
-}
-
-Bytes mutate(Bytes b, std::mt19937& rng) {
-  auto pick = [&](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng); };
-  const std::uint8_t extremes[] = {0x00, 0xff, 0x7f, 0x80, 0x01};
-  switch (pick(5)) {
-    case 0:  // a few random bytes
-      for (std::size_t k = 0, n = 1 + pick(4); k < n && !b.empty(); k++) b[pick(b.size())] = static_cast<std::uint8_t>(rng());
-      break;
-    case 1:  // a run of an extreme value (lengths, counts, sizes)
-      if (!b.empty()) {
-        const std::size_t at = pick(b.size()), n = std::min(b.size() - at, 1 + pick(8));
-        std::fill_n(b.begin() + static_cast<std::ptrdiff_t>(at), n, extremes[pick(std::size(extremes))]);
-      }
-      break;
-    case 2:  // cut short
-      b.resize(b.empty() ? 0 : pick(b.size()));
-      break;
-    case 3:  // grown
-      b.resize(b.size() + 1 + pick(64), static_cast<std::uint8_t>(rng()));
-      break;
-    default:  // one bit
-      if (!b.empty()) b[pick(b.size())] ^= static_cast<std::uint8_t>(1u << pick(8));
-  }
-  return b;
 }
 
 // Reads everything under `dir`, as a user of the archive would; each part
@@ -180,7 +156,7 @@ TEST_P(Mutants, EndInAnErrorNotACrash) {
   for (int i = 0; i < mutants(); i++) {
     const Score victim = scores[rng() % scores.size()];
     MemStore store;
-    const Score mutant_root = plant(blocks, victim, mutate(blocks.at(victim).data, rng), store, root);
+    const Score mutant_root = plant(blocks, victim, test::mutate(blocks.at(victim).data, rng), store, root);
     Cache cache(store, CacheOptions{.budget = 4 << 20});
     std::unique_ptr<VacFs> v;
     try {
