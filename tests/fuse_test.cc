@@ -27,8 +27,7 @@
 #include "data.h"
 #include "fixtures.h"
 #include "full_disk.h"
-#include "mount.h"
-#include "scratch.h"
+#include "fuse_fixture.h"
 #include "vt/cache.h"
 #include "vt/error.h"
 #include "vt/memstore.h"
@@ -36,40 +35,12 @@
 #include "vt/vacfs.h"
 
 using namespace vt;
+using vt::test::Fuse;
 using vt::test::Mount;
 using vt::test::shell;
 namespace fs = std::filesystem;
 
 namespace {
-
-class Fuse : public testing::Test {
- protected:
-  fs::path base;
-  void SetUp() override {
-    if (!test::fuse_available()) GTEST_SKIP() << "no usable /dev/fuse or fusermount3 on this machine";
-    base = test::scratch_path("fuse");
-    shell("fusermount3 -uz '" + (base / "mnt").string() + "' 2>/dev/null");
-    fs::remove_all(base);
-    fs::create_directories(base);
-  }
-  void TearDown() override {
-    if (!base.empty()) fs::remove_all(base);
-  }
-  std::vector<std::string> embedded(std::vector<std::string> more = {}) {
-    std::vector<std::string> a = {"--store", (base / "store").string(), "--listen", "none"};
-    a.insert(a.end(), more.begin(), more.end());
-    return a;
-  }
-  std::string mnt() const { return (base / "mnt").string(); }
-  static void run(const std::string& cmd) {
-    auto r = shell(cmd);
-    ASSERT_EQ(r.status, 0) << cmd << "\n" << r.out;
-  }
-  static void same_trees(const std::string& a, const std::string& b) {
-    auto r = shell("diff -r --no-dereference '" + a + "' '" + b + "'");
-    EXPECT_EQ(r.status, 0) << r.out;
-  }
-};
 
 // A source tree with some of everything.
 void make_tree(const fs::path& t) {
