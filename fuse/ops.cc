@@ -532,15 +532,21 @@ void op_fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
   });
 }
 
+// The entries are taken when a listing starts (offset 0: after opendir or
+// rewinddir), not at opendir. The kernel caches what a listing from offset
+// 0 returns as the directory's contents from the moment it asked; entries
+// taken at opendir could miss a file created in between, for good.
+// Offsets stay stable until the next start.
 struct DirHandle {
-  std::vector<DirEntry> entries;  // taken at opendir: offsets stay stable
+  std::vector<DirEntry> entries;
+  bool listed = false;
 };
 
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   guard(req, [&] {
     Context& c = ctx(req);
+    c.inodes.node(ino);  // throws for an inode the kernel forgot
     auto h = std::make_unique<DirHandle>();
-    h->entries = c.vfs.list(c.inodes.node(ino));
     fi->fh = reinterpret_cast<std::uint64_t>(h.release());
     fi->cache_readdir = 1;
     fi->keep_cache = 1;
@@ -553,6 +559,10 @@ void readdir_common(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t off,
     Context& c = ctx(req);
     auto* h = reinterpret_cast<DirHandle*>(fi->fh);
     NodePtr dir = c.inodes.node(ino);
+    if (off == 0 || !h->listed) {
+      h->entries = c.vfs.list(dir);
+      h->listed = true;
+    }
     std::vector<char> buf(size);
     std::size_t used = 0;
     // Offsets: 1 ".", 2 "..", 3 + i the i-th entry.

@@ -13,6 +13,7 @@
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -21,6 +22,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -382,6 +384,38 @@ TEST_F(Fuse, PermissionChecksWhereTheyDecideSomething) {
     EXPECT_NE(shell(mnt() + "/s").status, 0);
     run("chmod 700 " + mnt() + "/s && " + mnt() + "/s");
   }
+}
+
+// A listing shows the directory as it is when it starts: at rewinddir, as
+// POSIX asks, and at the first read after opendir (POSIX leaves that open,
+// but the kernel caches the listing as of then). A listing taken earlier
+// left the kernel's cached copy without the new file, for good.
+TEST_F(Fuse, ListingsShowTheDirectoryAsItIsWhenTheyStart) {
+  Mount m(mnt(), "new", embedded());
+  ASSERT_TRUE(m.mounted()) << m.stderr_text();
+  const fs::path dir = fs::path(mnt()) / "d";
+  fs::create_directory(dir);
+  auto names = [](DIR* d) {
+    std::set<std::string> n;
+    while (dirent* e = ::readdir(d)) n.insert(e->d_name);
+    return n;
+  };
+  auto listed = [&] {
+    std::set<std::string> n;
+    for (auto& e : fs::directory_iterator(dir)) n.insert(e.path().filename());
+    return n;
+  };
+  DIR* d = ::opendir(dir.c_str());
+  ASSERT_NE(d, nullptr);
+  std::ofstream(dir / "made-after-opendir") << "x";
+  EXPECT_TRUE(names(d).contains("made-after-opendir"));
+  std::ofstream(dir / "made-before-rewind") << "y";
+  ::rewinddir(d);
+  EXPECT_TRUE(names(d).contains("made-before-rewind"));
+  ::closedir(d);
+  EXPECT_EQ(listed(), (std::set<std::string>{"made-after-opendir", "made-before-rewind"}));
+  fs::remove(dir / "made-after-opendir");
+  EXPECT_EQ(listed(), std::set<std::string>{"made-before-rewind"});
 }
 
 TEST_F(Fuse, RenameFlags) {
