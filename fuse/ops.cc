@@ -113,18 +113,22 @@ blkcnt_t blocks_of(Context& c, const NodePtr& n, off_t size) {
   return static_cast<blkcnt_t>((bytes + 511) / 512);
 }
 
+// The file type an entry's mode gives; 0 (unknown) for a device, whose
+// kind, block or character, is in its data stream.
+mode_t type_of(const DirEntry& d) {
+  if (d.is_dir()) return S_IFDIR;
+  if (d.mode & vt::kModeLink) return S_IFLNK;
+  if (d.mode & vt::kModeNamedPipe) return S_IFIFO;
+  if (d.mode & vt::kModeDevice) return 0;
+  return S_IFREG;
+}
+
 struct stat attr_of(Context& c, const NodePtr& n, fuse_ino_t ino) {
   DirEntry d = c.vfs.stat(n);
   struct stat st {};
   st.st_ino = ino;
-  mode_t type = S_IFREG;
-  if (d.is_dir()) {
-    type = S_IFDIR;
-  } else if (d.mode & vt::kModeLink) {
-    type = S_IFLNK;
-  } else if (d.mode & vt::kModeNamedPipe) {
-    type = S_IFIFO;
-  } else if (d.mode & vt::kModeDevice) {
+  mode_t type = type_of(d);
+  if (type == 0) {
     DeviceSpec dev = device_spec(c, n, d);
     type = dev.block ? S_IFBLK : S_IFCHR;
     st.st_rdev = dev.rdev;
@@ -585,11 +589,12 @@ void readdir_common(fuse_req_t req, fuse_ino_t ino, std::size_t size, off_t off,
       } else {
         // readdir(3) skips d_ino 0: give the inode if there is one, else a
         // stable stand-in from the qid (lookup gives the real one).
+        // Programs take d_type for the type stat would give (find -type).
         struct stat st {};
         DirEntry d = c.vfs.stat(n);
         fuse_ino_t known = next == 0 ? ino : c.inodes.find(n);
         st.st_ino = known ? known : (d.qid | (std::uint64_t{1} << 62));
-        st.st_mode = (next < 2 || d.is_dir()) ? S_IFDIR : S_IFREG;
+        st.st_mode = next < 2 ? S_IFDIR : type_of(d);
         len = fuse_add_direntry(req, buf.data() + used, size - used, name.c_str(), &st, static_cast<off_t>(next + 1));
         if (len > size - used) break;
       }

@@ -22,9 +22,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
+
+#include <fmt/core.h>
 
 #include "data.h"
 #include "fixtures.h"
@@ -210,6 +213,52 @@ TEST_F(Fuse, FileTypesAndAttributes) {
   EXPECT_EQ(st.st_mode & 07777, 01777u);
   EXPECT_EQ(xattr(mnt() + "/f", "user.color"), "blue");
   EXPECT_EQ(xattr(mnt() + "/f", "security.test"), "lbl");  // other security.* names are kept
+}
+
+// Programs take the file type from the listing when they can (find -type,
+// ls --color, fts): it must be the type stat gives, or unknown, in plain
+// listings too. The kernel lists with readdirplus first and asks for a
+// plain listing past its first buffer (one page on Linux 6.1, up to 1 MiB
+// on later kernels) when nothing was looked up in between: hence a large
+// directory, freshly mounted.
+TEST_F(Fuse, ListingsGiveEachEntrysType) {
+  constexpr int kEach = 2000;
+  std::string score;
+  {
+    Mount m(mnt(), "new", embedded());
+    ASSERT_TRUE(m.mounted()) << m.stderr_text();
+    const std::string d = mnt() + "/d/";
+    ASSERT_EQ(::mkdir(d.c_str(), 0755), 0);
+    for (int i = 0; i < kEach; i++) {  // the kinds take turns in name order
+      const std::string n = d + fmt::format("{:05}", i);
+      ASSERT_EQ(::symlink("target", (n + "l").c_str()), 0);
+      ASSERT_EQ(::mkfifo((n + "p").c_str(), 0644), 0);
+      ASSERT_EQ(::mkdir((n + "s").c_str(), 0755), 0);
+      ASSERT_EQ(::mknod((n + "f").c_str(), S_IFREG | 0644, 0), 0);
+    }
+    run("mknod " + d + "c c 1 3 && mknod " + d + "b b 7 0");
+    EXPECT_EQ(m.unmount(), 0);
+    score = m.last_score();
+  }
+  Mount m(mnt(), score, embedded({"-r"}));
+  ASSERT_TRUE(m.mounted()) << m.stderr_text();
+  std::map<std::string, unsigned char> listed;
+  DIR* d = ::opendir((mnt() + "/d").c_str());
+  ASSERT_NE(d, nullptr);
+  while (dirent* e = ::readdir(d)) listed[e->d_name] = e->d_type;
+  ::closedir(d);
+  ASSERT_EQ(listed.size(), 4u * kEach + 2 + 2);
+  int unknown = 0;
+  for (auto& [name, type] : listed) {
+    struct stat st;
+    ASSERT_EQ(::lstat((mnt() + "/d/" + name).c_str(), &st), 0) << name;
+    if (type == DT_UNKNOWN) {
+      unknown++;
+      continue;
+    }
+    ASSERT_EQ(DTTOIF(type), st.st_mode & S_IFMT) << name;
+  }
+  EXPECT_LE(unknown, 2);  // at most the devices, whose kind is in their data
 }
 
 // All of a file's metadata lives in one block: an attribute that could
