@@ -162,20 +162,29 @@ void check_new_name(const char* name) {
   if (std::strlen(name) > NAME_MAX) throw vt::Error(vt::Errc::NameTooLong, name);
 }
 
-// Metadata for something the caller creates now.
-DirEntry new_meta(fuse_req_t req, const char* name, std::uint32_t type_bits, mode_t mode) {
+// Metadata for something the caller creates now in `dir`. As on any Linux
+// filesystem (the kernel leaves this to FUSE servers), a setgid directory
+// gives its group to all made in it, and its setgid bit to subdirectories.
+DirEntry new_meta(fuse_req_t req, const NodePtr& dir, const char* name, std::uint32_t type_bits, mode_t mode) {
   check_new_name(name);
+  Context& c = ctx(req);
   const fuse_ctx* fc = fuse_req_ctx(req);
+  gid_t gid = fc->gid;
+  DirEntry parent = c.vfs.stat(dir);
+  if (parent.mode & vt::kModeSetGid) {
+    gid = gid_of(c, parent);
+    if (type_bits & vt::kModeDir) mode |= S_ISGID;
+  }
   timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   DirEntry d;
   d.elem = name;
   d.mode = type_bits | vac_perms(mode);
-  d.uid = d.mid = ctx(req).names.user(fc->uid);
-  d.gid = ctx(req).names.group(fc->gid);
+  d.uid = d.mid = c.names.user(fc->uid);
+  d.gid = c.names.group(gid);
   d.mtime = d.atime = d.ctime = static_cast<std::uint32_t>(now.tv_sec);
   auto ns = static_cast<std::uint32_t>(now.tv_nsec);
-  d.posix = vt::PosixInfo{ns, ns, ns, fc->uid, fc->gid, 0};
+  d.posix = vt::PosixInfo{ns, ns, ns, fc->uid, gid, 0};
   return d;
 }
 
@@ -265,10 +274,13 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino) {
   });
 }
 
-// Creates a node of any kind and replies with its entry.
-void make(fuse_req_t req, fuse_ino_t parent, DirEntry d, const std::string& data) {
+// Creates a node of any kind in `parent` and replies with its entry.
+void make(fuse_req_t req, fuse_ino_t parent, const char* name, std::uint32_t type_bits, mode_t mode, const std::string& data = "",
+          dev_t rdev = 0) {
   Context& c = ctx(req);
   NodePtr dir = c.inodes.node(parent);
+  DirEntry d = new_meta(req, dir, name, type_bits, mode);
+  d.posix->rdev = rdev;
   NodePtr n = c.vfs.create(dir, std::move(d), data);
   touch_dir(c, dir);
   reply_entry(req, n);
@@ -288,22 +300,20 @@ void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
       fuse_reply_err(req, EOPNOTSUPP);  // sockets: vac has no such file type
       return;
     }
-    DirEntry d = new_meta(req, name, type, mode);
-    d.posix->rdev = rdev;
-    make(req, parent, std::move(d), data);
+    make(req, parent, name, type, mode, data, rdev);
   });
 }
 
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   if (refuse_if_read_only(req)) return;
-  guard(req, [&] { make(req, parent, new_meta(req, name, vt::kModeDir, mode), ""); });
+  guard(req, [&] { make(req, parent, name, vt::kModeDir, mode); });
 }
 
 void op_symlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
   if (refuse_if_read_only(req)) return;
   guard(req, [&] {
     if (!*target) throw vt::Error(vt::Errc::NotFound, "empty symlink target");
-    make(req, parent, new_meta(req, name, vt::kModeLink, 0777), target);
+    make(req, parent, name, vt::kModeLink, 0777, target);
   });
 }
 
@@ -403,7 +413,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   guard(req, [&] {
     Context& c = ctx(req);
     NodePtr dir = c.inodes.node(parent);
-    NodePtr n = c.vfs.create(dir, new_meta(req, name, 0, mode));
+    NodePtr n = c.vfs.create(dir, new_meta(req, dir, name, 0, mode));
     touch_dir(c, dir);
     fuse_entry_param e{};
     e.ino = c.inodes.add_lookup(n);

@@ -215,6 +215,39 @@ TEST_F(Fuse, FileTypesAndAttributes) {
   EXPECT_EQ(xattr(mnt() + "/f", "security.test"), "lbl");  // other security.* names are kept
 }
 
+// Shared directories work as on other Linux filesystems: what is made in a
+// setgid directory takes its group, and subdirectories its setgid bit.
+TEST_F(Fuse, ASetgidDirectoryGivesItsGroup) {
+  std::string score;
+  const std::vector<std::string> made = {"g/f", "g/p", "g/l", "g/sub", "g/sub/f", "g/sub/deeper"};
+  auto check = [&] {
+    struct stat st;
+    for (const auto& name : made) {
+      ASSERT_EQ(::lstat((mnt() + "/" + name).c_str(), &st), 0) << name;
+      EXPECT_EQ(st.st_gid, 1234u) << name;
+      if (S_ISDIR(st.st_mode)) {
+        EXPECT_TRUE(st.st_mode & S_ISGID) << name;
+      }
+    }
+    ASSERT_EQ(::lstat((mnt() + "/plain/f").c_str(), &st), 0);
+    EXPECT_EQ(st.st_gid, ::getgid());
+    ASSERT_EQ(::lstat((mnt() + "/plain/sub").c_str(), &st), 0);
+    EXPECT_FALSE(st.st_mode & S_ISGID);
+  };
+  {
+    Mount m(mnt(), "new", embedded());
+    ASSERT_TRUE(m.mounted()) << m.stderr_text();
+    run("cd " + mnt() + " && mkdir g plain && chgrp 1234 g && chmod 2775 g && touch g/f plain/f && mkfifo g/p && ln -s f g/l && "
+        "mkdir g/sub plain/sub && echo x > g/sub/f && mkdir g/sub/deeper");
+    check();
+    EXPECT_EQ(m.unmount(), 0);
+    score = m.last_score();
+  }
+  Mount m(mnt(), score, embedded({"-r"}));
+  ASSERT_TRUE(m.mounted()) << m.stderr_text();
+  check();
+}
+
 // Programs take the file type from the listing when they can (find -type,
 // ls --color, fts): it must be the type stat gives, or unknown, in plain
 // listings too. The kernel lists with readdirplus first and asks for a
