@@ -96,6 +96,16 @@ void set_ctime_now(Context& c, DirEntry& d) {
   posix_of(c, d).ctime_ns = static_cast<std::uint32_t>(now.tv_nsec);
 }
 
+// A renamed node's ctime moves, as on Linux's own filesystems. (The kernel
+// asks for it again after a rename or an xattr change: a ctime not stored
+// here would go back to the old one.)
+void touch_ctime(Context& c, const NodePtr& n) {
+  if (!n) return;  // already removed by another caller
+  DirEntry d = c.vfs.stat(n);
+  set_ctime_now(c, d);
+  c.vfs.set_meta(n, d);
+}
+
 // st_blocks. cp and tar look for holes (SEEK_DATA) only in a file
 // whose blocks fall short of its size, so a sparse file copied out would
 // otherwise be written out whole. Counting costs a read of the file's
@@ -347,6 +357,8 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
     check_new_name(newname);
     NodePtr from = c.inodes.node(parent), to = c.inodes.node(newparent);
     c.vfs.rename(from, name, to, newname, mode);
+    touch_ctime(c, c.vfs.lookup(to, newname));
+    if (mode == VacFs::RenameMode::Exchange) touch_ctime(c, c.vfs.lookup(from, name));
     touch_dir(c, from);
     if (to != from) touch_dir(c, to);
     fuse_reply_err(req, 0);
@@ -711,6 +723,7 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* v
       it->second = std::move(v);
     else
       d.xattrs.emplace_back(name, std::move(v));
+    set_ctime_now(c, d);
     // All of a file's metadata must fit in one meta block.
     if (d.pack().size() + 12 + 4 * (c.vfs.blocksize() / 100) > c.vfs.blocksize()) {
       fuse_reply_err(req, ENOSPC);
@@ -783,6 +796,7 @@ void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
       return;
     }
     d.xattrs.erase(it);
+    set_ctime_now(c, d);
     c.vfs.set_meta(n, d);
     fuse_reply_err(req, 0);
   });

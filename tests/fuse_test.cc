@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <climits>
 #include <csignal>
 #include <cstring>
@@ -26,6 +27,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include <fmt/core.h>
 
@@ -213,6 +215,50 @@ TEST_F(Fuse, FileTypesAndAttributes) {
   EXPECT_EQ(st.st_mode & 07777, 01777u);
   EXPECT_EQ(xattr(mnt() + "/f", "user.color"), "blue");
   EXPECT_EQ(xattr(mnt() + "/f", "security.test"), "lbl");  // other security.* names are kept
+}
+
+// A change to a file's metadata moves its ctime, and not its mtime, as on
+// Linux's own filesystems: renames (both sides of an exchange) and
+// extended attributes too. The times are kept in the archive.
+TEST_F(Fuse, MetadataChangesMoveTheCtime) {
+  auto times = [&](const std::string& name) {
+    struct stat st {};
+    EXPECT_EQ(::lstat((mnt() + "/" + name).c_str(), &st), 0) << name;
+    return std::pair{st.st_mtim, st.st_ctim};
+  };
+  auto later = [](const timespec& a, const timespec& b) { return std::tie(a.tv_sec, a.tv_nsec) < std::tie(b.tv_sec, b.tv_nsec); };
+  auto same = [](const timespec& a, const timespec& b) { return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec; };
+  // Runs `change`, then checks `name`'s ctime moved and its mtime did not.
+  auto expect_ctime_moves = [&](const std::string& what, const std::string& before, const std::string& after, auto change) {
+    auto [m0, c0] = times(before);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    change();
+    auto [m1, c1] = times(after);
+    EXPECT_TRUE(later(c0, c1)) << what;
+    EXPECT_TRUE(same(m0, m1)) << what;
+  };
+  std::string score;
+  std::map<std::string, timespec> ctimes;
+  {
+    Mount m(mnt(), "new", embedded());
+    ASSERT_TRUE(m.mounted()) << m.stderr_text();
+    run("cd " + mnt() + " && mkdir d e && echo a > d/a && echo b > d/b && echo c > e/c");
+    const std::string at = mnt() + "/";
+    expect_ctime_moves("setxattr", "d/a", "d/a", [&] { ASSERT_EQ(::setxattr((at + "d/a").c_str(), "user.k", "v", 1, 0), 0); });
+    expect_ctime_moves("removexattr", "d/a", "d/a", [&] { ASSERT_EQ(::removexattr((at + "d/a").c_str(), "user.k"), 0); });
+    expect_ctime_moves("rename", "d/a", "e/a", [&] { ASSERT_EQ(::rename((at + "d/a").c_str(), (at + "e/a").c_str()), 0); });
+    expect_ctime_moves("rename a directory", "d", "moved", [&] { ASSERT_EQ(::rename((at + "d").c_str(), (at + "moved").c_str()), 0); });
+    auto exchange = [&] { ASSERT_EQ(::renameat2(AT_FDCWD, (at + "moved/b").c_str(), AT_FDCWD, (at + "e/c").c_str(), RENAME_EXCHANGE), 0); };
+    auto c_before = times("e/c").second;
+    expect_ctime_moves("exchange, one side", "moved/b", "e/c", exchange);
+    EXPECT_TRUE(later(c_before, times("moved/b").second)) << "exchange, the other side";
+    for (const char* name : {"e/a", "moved", "e/c", "moved/b"}) ctimes[name] = times(name).second;
+    EXPECT_EQ(m.unmount(), 0);
+    score = m.last_score();
+  }
+  Mount m(mnt(), score, embedded({"-r"}));
+  ASSERT_TRUE(m.mounted()) << m.stderr_text();
+  for (auto& [name, ctime] : ctimes) EXPECT_TRUE(same(times(name).second, ctime)) << name;
 }
 
 // Shared directories work as on other Linux filesystems: what is made in a
