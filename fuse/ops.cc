@@ -13,6 +13,7 @@
 #include <cstring>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <ctime>
 
 #include <fmt/core.h>
@@ -34,13 +35,20 @@ using vt::vac_perms;
 const char kScoreXattr[] = "user.vtfs.score";
 const char kAclXattr[] = "system.posix_acl_access";
 
-// POSIX ACLs (system.posix_acl_*) would need the kernel to keep the mode in
-// step, and SELinux labels belong to the host's policy, not to the file.
-// Refusing both on get as well as set is honest, and it tells ls(1) once per
-// mount that there is nothing to ask for, instead of two requests per file.
+// The errno for an attribute name vtfs does not keep, or 0. POSIX ACLs
+// (system.posix_acl_*) would need the kernel to keep the mode in step, and
+// SELinux labels belong to the host's policy, not to the file. Refusing
+// both on get as well as set is honest, and it tells ls(1) once per mount
+// that there is nothing to ask for, instead of two requests per file.
 // (Setting an ACL that only restates the mode is taken: see set_acl_mode.)
-bool unsupported_xattr(const char* name) {
-  return std::strncmp(name, "system.", 7) == 0 || std::strcmp(name, "security.selinux") == 0;
+// The kernel passes FUSE every name: as Linux's own filesystems do, a name
+// outside the namespaces is refused, and a namespace alone is no name.
+int xattr_name_error(const char* name) {
+  const std::string_view n(name);
+  if (n.starts_with("system.") || n == "security.selinux") return EOPNOTSUPP;
+  for (std::string_view space : {"user.", "trusted.", "security."})
+    if (n.starts_with(space)) return n.size() > space.size() ? 0 : EINVAL;
+  return EOPNOTSUPP;
 }
 
 Context& ctx(fuse_req_t req) { return *static_cast<Context*>(fuse_req_userdata(req)); }
@@ -699,8 +707,8 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* v
       set_acl_mode(req, n, {reinterpret_cast<const std::uint8_t*>(value), size});
       return;
     }
-    if (unsupported_xattr(name)) {  // cp -a and friends fall back to chmod
-      fuse_reply_err(req, EOPNOTSUPP);
+    if (int err = xattr_name_error(name)) {  // for ACLs, cp -a and friends fall back to chmod
+      fuse_reply_err(req, err);
       return;
     }
     if (std::strlen(name) > 255) {
@@ -750,8 +758,8 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, std::size_t s
       reply_value(req, "vac:" + c.snaps.current().hex(), size);
       return;
     }
-    if (unsupported_xattr(name)) {
-      fuse_reply_err(req, EOPNOTSUPP);
+    if (int err = xattr_name_error(name)) {
+      fuse_reply_err(req, err);
       return;
     }
     DirEntry d = c.vfs.stat(c.inodes.node(ino));
@@ -783,8 +791,8 @@ void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
       fuse_reply_err(req, ENODATA);
       return;
     }
-    if (unsupported_xattr(name)) {
-      fuse_reply_err(req, EOPNOTSUPP);
+    if (int err = xattr_name_error(name)) {
+      fuse_reply_err(req, err);
       return;
     }
     Context& c = ctx(req);

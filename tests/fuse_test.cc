@@ -340,6 +340,34 @@ TEST_F(Fuse, ListingsGiveEachEntrysType) {
   EXPECT_LE(unknown, 2);  // at most the devices, whose kind is in their data
 }
 
+// The kernel hands FUSE every attribute name. As Linux's own filesystems
+// do, vtfs keeps only names in the user, trusted and security namespaces:
+// a name outside them is not supported, and a namespace alone is no name.
+TEST_F(Fuse, AttributeNamesOutsideTheNamespacesAreRefused) {
+  Mount m(mnt(), "new", embedded());
+  ASSERT_TRUE(m.mounted()) << m.stderr_text();
+  const std::string f = mnt() + "/f";
+  run("touch " + f);
+  auto set = [&](const char* name) { return ::setxattr(f.c_str(), name, "v", 1, 0) == 0 ? 0 : errno; };
+  EXPECT_EQ(set("color"), EOPNOTSUPP);
+  EXPECT_EQ(set("other.color"), EOPNOTSUPP);
+  EXPECT_EQ(set("user."), EINVAL);
+  EXPECT_EQ(set("trusted."), EINVAL);
+  char buf[8];
+  errno = 0;
+  EXPECT_LT(::getxattr(f.c_str(), "color", buf, sizeof buf), 0);
+  EXPECT_EQ(errno, EOPNOTSUPP);
+  errno = 0;
+  EXPECT_NE(::removexattr(f.c_str(), "color"), 0);
+  EXPECT_EQ(errno, EOPNOTSUPP);
+  EXPECT_EQ(set("user.color"), 0);
+  EXPECT_EQ(set("trusted.color"), 0);
+  char names[256];
+  ssize_t n = ::listxattr(f.c_str(), names, sizeof names);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(names, static_cast<std::size_t>(n)), std::string("user.color\0trusted.color\0", 25));
+}
+
 // All of a file's metadata lives in one block: an attribute that could
 // never fit is E2BIG, one that does not fit beside the others ENOSPC, and
 // neither disturbs what is there.
